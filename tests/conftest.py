@@ -1,0 +1,41 @@
+"""Shared fixtures: where the benchmark sets are, and what happens when they are not."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Read at import time, before any test's monkeypatch clears it.
+SHARED_DATA = os.environ.get("UPSCALE_DATA")
+
+
+def _shared_set(name: str) -> Path:
+    """The shared copy of a benchmark set; skip when absent, but fail under CI."""
+    if not SHARED_DATA:
+        reason = f"UPSCALE_DATA is not set, so tests that need {name} cannot run"
+    elif not (Path(SHARED_DATA) / name).is_dir():
+        reason = f"UPSCALE_DATA={SHARED_DATA} has no {name} folder"
+    else:
+        return Path(SHARED_DATA) / name
+    if os.environ.get("CI"):
+        pytest.fail(reason + " (CI is set, so the shared data must be there)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def shared_set():
+    """A function: set name -> folder of the shared benchmark set (skip or fail if absent)."""
+    return _shared_set
+
+
+@pytest.fixture
+def cli():
+    """Run the CLI in-process: list of args -> Result with exit_code, stdout, stderr."""
+    from typer.testing import CliRunner
+
+    from upscale.cli import app
+
+    runner = CliRunner()
+    return lambda args: runner.invoke(app, args, prog_name="upscale")

@@ -1,0 +1,95 @@
+"""PSNR, SSIM, colour conversion and cropping against hand-computed cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from upscale.color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
+from upscale.errors import UsageError
+from upscale.metrics import modcrop, psnr, quantize, shave, ssim
+
+
+def test_identical_images():
+    a = np.random.default_rng(0).integers(0, 256, (32, 32)).astype(np.float64)
+    assert psnr(a, a) == math.inf
+    assert ssim(a, a) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_known_mse():
+    a = np.full((20, 20), 100.0)
+    b = a + 2.0  # MSE = 4
+    assert psnr(a, b) == pytest.approx(10 * math.log10(255**2 / 4))
+
+
+def test_shave_removes_border_differences():
+    a = np.zeros((20, 20))
+    b = a.copy()
+    b[:3, :] = 50
+    assert psnr(a, b, border=3) == math.inf
+    assert psnr(a, b, border=2) < math.inf
+    assert shave(a, 3).shape == (14, 14)
+
+
+def test_ssim_of_constant_offset_by_hand():
+    # Zero variance: SSIM = (2 m1 m2 + C1) / (m1^2 + m2^2 + C1), C1 = (0.01 * 255)^2.
+    a, b = np.full((16, 16), 100.0), np.full((16, 16), 120.0)
+    c1 = (0.01 * 255) ** 2
+    assert ssim(a, b) == pytest.approx((2 * 100 * 120 + c1) / (100**2 + 120**2 + c1), rel=1e-12)
+
+
+def _one_window_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Wang's formula for a single 11x11 window with fspecial('gaussian', 11, 1.5)."""
+    x = np.arange(11) - 5
+    g = np.exp(-(x**2) / (2 * 1.5**2))
+    w = np.outer(g, g) / np.outer(g, g).sum()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    ma, mb = (w * a).sum(), (w * b).sum()
+    va, vb, cov = (w * a * a).sum() - ma**2, (w * b * b).sum() - mb**2, (w * a * b).sum() - ma * mb
+    return (2 * ma * mb + c1) * (2 * cov + c2) / ((ma**2 + mb**2 + c1) * (va + vb + c2))
+
+
+def test_ssim_is_the_mean_over_valid_windows():
+    rng = np.random.default_rng(2)
+    a, b = rng.random((11, 12)) * 255, rng.random((11, 12)) * 255
+    assert ssim(a[:, :11], b[:, :11]) == pytest.approx(_one_window_ssim(a[:, :11], b[:, :11]), rel=1e-10)
+    two = (_one_window_ssim(a[:, :11], b[:, :11]) + _one_window_ssim(a[:, 1:], b[:, 1:])) / 2
+    assert ssim(a, b) == pytest.approx(two, rel=1e-10)
+    with pytest.raises(UsageError):
+        ssim(a[:10], b[:10])
+
+
+def test_ssim_drops_with_noise_and_is_symmetric():
+    rng = np.random.default_rng(3)
+    a = rng.random((40, 40)) * 255
+    b = np.clip(a + rng.normal(0, 20, a.shape), 0, 255)
+    assert 0 < ssim(a, b) < 1
+    assert ssim(a, b) == pytest.approx(ssim(b, a), abs=1e-12)
+
+
+def test_mismatched_shapes_are_an_error():
+    with pytest.raises(UsageError):
+        psnr(np.zeros((4, 4)), np.zeros((4, 5)))
+
+
+def test_modcrop():
+    assert modcrop(np.zeros((13, 10, 3)), 4).shape == (12, 8, 3)
+    assert modcrop(np.zeros((12, 9)), 3).shape == (12, 9)
+
+
+def test_quantize_rounds_half_away_from_zero_and_clips():
+    assert quantize(np.array([0.5, 1.5, 2.5, -3.0, 300.0])).tolist() == [1, 2, 3, 0, 255]
+
+
+def test_bt601_studio_swing():
+    assert rgb_to_y(np.array([0.0, 0.0, 0.0])) * 255 == pytest.approx(16.0)
+    assert rgb_to_y(np.array([1.0, 1.0, 1.0])) * 255 == pytest.approx(235.0)
+    ycc = rgb_to_ycbcr(np.array([1.0, 0.0, 0.0])) * 255
+    assert ycc == pytest.approx([16 + 65.481, 128 - 37.797, 128 + 112.0])
+
+
+def test_ycbcr_round_trip():
+    rgb = np.random.default_rng(4).random((5, 6, 3))
+    assert np.abs(ycbcr_to_rgb(rgb_to_ycbcr(rgb)) - rgb).max() < 1e-12

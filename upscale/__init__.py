@@ -1,0 +1,3 @@
+"""upscale: classic super-resolution networks behind one command-line tool."""
+
+__version__ = "0.1.0"

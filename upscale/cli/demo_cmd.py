@@ -1,0 +1,33 @@
+"""``upscale demo``: the main job on a built-in picture, no files needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from ..demo import run_demo
+from .app import VersionFlag, command
+from .console import out_console
+from .options import parse_scales
+
+
+@command("demo")
+def demo_command(
+    _version: VersionFlag = False,
+    out: Path = typer.Option(Path("upscale-demo"), "--out", "-o", help="Folder for the demo's pictures."),
+    scale: str = typer.Option("4", "--scale", "-x", help="Upscaling factor."),
+) -> None:
+    """Degrade a built-in picture, restore it, and write a side-by-side comparison."""
+    (factor,) = parse_scales(scale)[:1]
+    result = run_demo(out, factor)
+    table = Table(title=f"Built-in picture, x{result.scale} (Y-channel PSNR / SSIM against the original)")
+    table.add_column("method")
+    table.add_column("PSNR (dB)", justify="right")
+    table.add_column("SSIM", justify="right")
+    table.add_column("output")
+    for s in result.scores:
+        table.add_row(s.method, f"{s.psnr:.2f}", f"{s.ssim:.4f}", str(s.path))
+    out_console.print(table)
+    out_console.print(f"Comparison picture: {result.comparison_path}")

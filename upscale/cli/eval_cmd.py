@@ -1,0 +1,82 @@
+"""``upscale eval``: PSNR/SSIM on benchmark sets under the papers' exact protocol."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ..datasets import resolve_set
+from ..evaluate import EvalResult, evaluate
+from ..methods import resolve_method
+from ..report import eval_markdown, replace_block
+from .app import VersionFlag, command
+from .console import emit_json, out_console, progress_bar
+from .options import parse_names, parse_scales
+
+
+@command("eval")
+def eval_command(
+    _version: VersionFlag = False,
+    model: str = typer.Option("bicubic", "--model", "-m", help="Model name(s), comma-separated."),
+    set_: str = typer.Option(
+        "Set5", "--set", "-s", help="Benchmark set name(s) (Set5, Set14, BSD100, ...) or folders of HR images."
+    ),
+    scale: str = typer.Option("2,3,4", "--scale", "-x", help="Scale(s), comma-separated."),
+    per_image: bool = typer.Option(False, "--per-image", help="Also show every image's scores."),
+    as_json: bool = typer.Option(False, "--json", help="Print results as JSON on stdout."),
+    download: bool = typer.Option(True, "--download/--no-download", help="Fetch a missing known set."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print a markdown table next to the published values."),
+    readme: Optional[Path] = typer.Option(
+        None, "--readme", help="Write the markdown table into this file's <!-- upscale:eval --> block."
+    ),
+) -> None:
+    """Measure PSNR/SSIM (Y channel, BT.601, border shaved by the scale) on benchmark sets."""
+    scales = parse_scales(scale)
+    methods = [(name, resolve_method(name)) for name in parse_names(model)]
+    results: list[EvalResult] = []
+    with progress_bar() as report:
+        sets = [resolve_set(name, download=download, progress=report) for name in parse_names(set_)]
+        for name, planes in methods:
+            for bench in sets:
+                for s in scales:
+                    results.append(evaluate(name, planes, bench, s, progress=report))
+    if as_json:
+        emit_json([r.to_dict() for r in results])
+        return
+    if markdown or readme:
+        text = eval_markdown(results, "upscale " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+        if readme:
+            replace_block(readme, "eval", text)
+        else:
+            typer.echo(text)
+        return
+    out_console.print(summary_table(results))
+    if per_image:
+        for r in results:
+            out_console.print(image_table(r))
+
+
+def summary_table(results: list[EvalResult]) -> Table:
+    table = Table(title="Y-channel PSNR / SSIM (MATLAB bicubic degradation, border = scale)")
+    for col in ("model", "set", "scale"):
+        table.add_column(col)
+    for col in ("PSNR (dB)", "SSIM", "images", "seconds"):
+        table.add_column(col, justify="right")
+    for r in results:
+        table.add_row(r.model, r.set, f"x{r.scale}", f"{r.psnr:.2f}", f"{r.ssim:.4f}", str(r.n_images), f"{r.seconds:.1f}")
+    return table
+
+
+def image_table(result: EvalResult) -> Table:
+    table = Table(title=f"{result.model} on {result.set} x{result.scale}")
+    table.add_column("image")
+    table.add_column("PSNR (dB)", justify="right")
+    table.add_column("SSIM", justify="right")
+    for img in result.images:
+        table.add_row(img.name, f"{img.psnr:.2f}", f"{img.ssim:.4f}")
+    return table

@@ -1,0 +1,42 @@
+"""Side-by-side comparison pictures: labelled crops of several results of one image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+
+@dataclass(frozen=True)
+class Panel:
+    label: str
+    image: np.ndarray  # uint8 HxW or HxWx3, all panels the same size
+    psnr: Optional[float] = None
+
+
+def crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """``box`` = (left, top, width, height), clipped to the image."""
+    left, top, width, height = box
+    return image[max(top, 0) : top + height, max(left, 0) : left + width]
+
+
+def comparison_strip(panels: Sequence[Panel], zoom: int = 2, gap: int = 4) -> Image.Image:
+    """Panels side by side, each enlarged by nearest-neighbour ``zoom``, captioned below."""
+    tiles = [Image.fromarray(p.image).convert("RGB") for p in panels]
+    tiles = [t.resize((t.width * zoom, t.height * zoom), Image.Resampling.NEAREST) for t in tiles]
+    font = ImageFont.load_default(size=14)
+    caption = 36
+    width = sum(t.width for t in tiles) + gap * (len(tiles) + 1)
+    height = max(t.height for t in tiles) + caption + 2 * gap
+    sheet = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    x = gap
+    for panel, tile in zip(panels, tiles):
+        sheet.paste(tile, (x, gap))
+        draw.text((x, tile.height + gap + 2), panel.label, fill=(0, 0, 0), font=font)
+        if panel.psnr is not None:
+            draw.text((x, tile.height + gap + 18), f"{panel.psnr:.2f} dB", fill=(90, 90, 90), font=font)
+        x += tile.width + gap
+    return sheet

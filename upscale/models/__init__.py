@@ -1,0 +1,28 @@
+"""The model core: every architecture, registered by name.
+
+Each architecture module is imported here by name (no folder scanning); importing
+it registers its spec.
+"""
+
+from .registry import (
+    ColorSpace,
+    InputKind,
+    ModelSpec,
+    count_parameters,
+    create_model,
+    get_spec,
+    list_models,
+    register,
+)
+
+
+__all__ = [
+    "ColorSpace",
+    "InputKind",
+    "ModelSpec",
+    "count_parameters",
+    "create_model",
+    "get_spec",
+    "list_models",
+    "register",
+]
