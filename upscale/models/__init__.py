@@ -15,6 +15,8 @@ from .registry import (
     register,
 )
 
+# Importing an architecture module registers it; the order is the listing order.
+from . import srcnn, fsrcnn, espcn, vdsr, drcn, lapsrn, srdensenet, rdn, srgan  # noqa: F401
 
 __all__ = [
     "ColorSpace",

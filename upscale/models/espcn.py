@@ -1,0 +1,73 @@
+"""ESPCN: three LR-space convolutions and a sub-pixel shuffle.
+
+Paper: Wenzhe Shi, Jose Caballero, Ferenc Huszar, Johannes Totz, Andrew P. Aitken, Rob
+Bishop, Daniel Rueckert, Zehan Wang, "Real-Time Single Image and Video Super-Resolution
+Using an Efficient Sub-Pixel Convolutional Neural Network", CVPR 2016.
+
+(f1, n1) = (5, 64), (f2, n2) = (3, 32), f3 = 3 with scale^2 outputs, tanh after the first
+two layers, then periodic shuffling. The paper reports x3 and x4 only; x2 is the same
+network with 4 output channels. The paper states no init; we use He-style normal init
+with tanh's gain, and zero padding so the output is exactly scale x the input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from torch import Tensor, nn
+
+from .registry import ColorSpace, InputKind, ModelSpec, register
+
+
+@dataclass(frozen=True)
+class ESPCNConfig:
+    """Widths of the two hidden layers."""
+
+    features: tuple[int, int] = (64, 32)
+
+
+def _conv(cin: int, cout: int, kernel: int, nonlinearity: Literal["tanh", "linear"]) -> nn.Conv2d:
+    conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
+    nn.init.kaiming_normal_(conv.weight, nonlinearity=nonlinearity)
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+    return conv
+
+
+class ESPCN(nn.Module):
+    """Features in LR space; the last layer emits the scale^2 sub-pixel phases."""
+
+    def __init__(self, cfg: ESPCNConfig, scale: int) -> None:
+        super().__init__()
+        n1, n2 = cfg.features
+        self.body = nn.Sequential(
+            _conv(1, n1, 5, "tanh"),
+            nn.Tanh(),
+            _conv(n1, n2, 3, "tanh"),
+            nn.Tanh(),
+            _conv(n2, scale * scale, 3, "linear"),
+            nn.PixelShuffle(scale),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+
+def build(cfg: ESPCNConfig, scale: int) -> nn.Module:
+    return ESPCN(cfg, scale)
+
+
+register(
+    ModelSpec(
+        name="espcn",
+        paper="Shi et al., Real-Time Single Image and Video Super-Resolution Using an "
+        "Efficient Sub-Pixel Convolutional Neural Network, CVPR 2016",
+        scales=(2, 3, 4),
+        input_kind=InputKind.LR,
+        color_space=ColorSpace.Y,
+        config_cls=ESPCNConfig,
+        build=build,
+        receptive_radius=4,  # 2 + 1 + 1; the shuffle maps output y to LR y // scale
+    )
+)

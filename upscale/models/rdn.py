@@ -1,0 +1,124 @@
+"""RDN: residual dense blocks fused globally, then a sub-pixel upsampler.
+
+Paper: Yulun Zhang, Yapeng Tian, Yu Kong, Bineng Zhong, Yun Fu, "Residual Dense Network
+for Image Super-Resolution", CVPR 2018.
+
+The benchmarked D=16, C=8, G=G0=64 network (the official training log prints it): SFE1
+conv 3x3 3->64, SFE2 conv 3x3 64->64; 16 RDBs, each 8 dense conv 3x3 + ReLU layers
+(inputs 64, 128, ..., 512 maps, 64 out), local feature fusion 1x1 576->64 and a local
+residual; global feature fusion 1x1 1024->64 then 3x3 64->64, plus the SFE1 output;
+upsampler conv 64->64*s^2 + PixelShuffle(s) (x4: two x2 steps), then conv 3x3 64->3.
+Deviation: the official Torch code subtracts the dataset mean and works on 0-255
+values; we feed [0, 1] RGB unchanged. Init: He for the ReLU convs, PyTorch's default
+(fan-in uniform) for the linear fusion, upsampling and output convs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ModelError
+from .registry import ColorSpace, InputKind, ModelSpec, register
+
+
+@dataclass(frozen=True)
+class RDNConfig:
+    """D blocks of C layers with growth G; G0 features between blocks."""
+
+    blocks: int = 16
+    layers_per_block: int = 8
+    growth: int = 64
+    features: int = 64
+
+
+def receptive_radius(cfg: RDNConfig) -> int:
+    # SFE1, SFE2, every dense 3x3, the GFF 3x3 and the first upsampling conv run at LR;
+    # the later upsampling conv and the output conv reach one more LR pixel in all.
+    return 2 + cfg.blocks * cfg.layers_per_block + 1 + 1 + 1
+
+
+RADIUS = receptive_radius(RDNConfig())
+
+
+def _conv(cin: int, cout: int, kernel: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
+
+
+def _relu_conv(cin: int, cout: int) -> nn.Conv2d:
+    conv = _conv(cin, cout, 3)
+    nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+    return conv
+
+
+class _ResidualDenseBlock(nn.Module):
+    """Dense layers, a 1x1 local feature fusion and a local residual."""
+
+    def __init__(self, features: int, growth: int, layers: int) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(_relu_conv(features + i * growth, growth) for i in range(layers))
+        self.fuse = _conv(features + layers * growth, features, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        stream = x
+        for conv in self.convs:
+            stream = torch.cat([stream, torch.relu(conv(stream))], 1)
+        return x + self.fuse(stream)
+
+
+def _upsampler(features: int, scale: int) -> nn.Sequential:
+    steps = (2, 2) if scale == 4 else (scale,)
+    layers: list[nn.Module] = []
+    for step in steps:
+        layers += [_conv(features, features * step * step, 3), nn.PixelShuffle(step)]
+    return nn.Sequential(*layers)
+
+
+class RDN(nn.Module):
+    """Shallow features, D residual dense blocks, global fusion, upsampling."""
+
+    def __init__(self, cfg: RDNConfig, scale: int) -> None:
+        super().__init__()
+        g0 = cfg.features
+        self.sfe1 = _conv(3, g0, 3)
+        self.sfe2 = _conv(g0, g0, 3)
+        self.blocks = nn.ModuleList(
+            _ResidualDenseBlock(g0, cfg.growth, cfg.layers_per_block) for _ in range(cfg.blocks)
+        )
+        self.fuse = nn.Sequential(_conv(cfg.blocks * g0, g0, 1), _conv(g0, g0, 3))
+        self.upsample = _upsampler(g0, scale)
+        self.output = _conv(g0, 3, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        shallow = self.sfe1(x)
+        h, block_outputs = self.sfe2(shallow), []
+        for block in self.blocks:
+            h = block(h)
+            block_outputs.append(h)
+        h = shallow + self.fuse(torch.cat(block_outputs, 1))
+        return self.output(self.upsample(h))
+
+
+def build(cfg: RDNConfig, scale: int) -> nn.Module:
+    reach = receptive_radius(cfg)
+    if reach > RADIUS:
+        raise ModelError(f"rdn config reaches {reach} px, past its registered radius {RADIUS}")
+    return RDN(cfg, scale)
+
+
+register(
+    ModelSpec(
+        name="rdn",
+        paper="Zhang et al., Residual Dense Network for Image Super-Resolution, CVPR 2018",
+        scales=(2, 3, 4),
+        input_kind=InputKind.LR,
+        color_space=ColorSpace.RGB,
+        config_cls=RDNConfig,
+        build=build,
+        receptive_radius=RADIUS,
+    )
+)

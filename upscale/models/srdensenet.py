@@ -1,0 +1,136 @@
+"""SRDenseNet_All: dense blocks joined by dense skip connections, then two deconvolutions.
+
+Paper: Tong Tong, Gen Li, Xiejie Liu, Qinquan Gao, "Image Super-Resolution Using Dense
+Skip Connections", ICCV 2017. There is no official code; this is our reading.
+
+* Low-level features: conv 3x3 1->128 + ReLU. The paper does not give the width; 128
+  (= growth x layers, the width of one block's output) is the yjn870/SRDenseNet-pytorch
+  interpretation (a Caffe port uses 8).
+* 8 dense blocks of 8 conv 3x3 + ReLU layers, growth rate 16. Inside a block the first
+  layer sees the block input and every later layer the concatenation of the block's own
+  earlier outputs (the figure's 16, 32, ..., 128 labels), so a block emits 128 maps.
+* Dense skip connections (_All): each block's input is the concatenation of the
+  low-level features and every earlier block's output, and the bottleneck (1x1 conv to
+  256 + ReLU) sees the low-level features and all 8 block outputs (1152 maps). This is
+  again yjn870's reading and gives about 2.66M parameters; feeding each block only its
+  predecessor's output would give about 2.14M.
+* Upsampling: two 3x3 transposed convs, 256 maps, stride 2 (padding 1, output_padding 1,
+  exactly 2x each) + ReLU, then conv 3x3 256->1, linear.
+Generalisation: the paper is x4 only. x2 uses one stride-2 deconvolution; x3 one 3x3
+deconvolution with stride 3 (no overlap, exactly 3x). Init: He, biases zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import ModelError
+from .registry import ColorSpace, InputKind, ModelSpec, register
+
+
+@dataclass(frozen=True)
+class SRDenseNetConfig:
+    """Widths and depths of SRDenseNet_All."""
+
+    low_features: int = 128
+    blocks: int = 8
+    layers_per_block: int = 8
+    growth: int = 16
+    bottleneck: int = 256
+
+
+def receptive_radius(cfg: SRDenseNetConfig) -> int:
+    # low-level conv + every 3x3 in the blocks; the deconvolutions and the final 3x3 at
+    # HR reach one more LR pixel from floor(y / scale) in all.
+    return 1 + cfg.blocks * cfg.layers_per_block + 1
+
+
+RADIUS = receptive_radius(SRDenseNetConfig())
+
+
+def _conv(cin: int, cout: int, kernel: int) -> nn.Conv2d:
+    conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
+    nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+    return conv
+
+
+def _deconv(channels: int, stride: int) -> nn.ConvTranspose2d:
+    # k=3: stride 2 needs padding 1 + output_padding 1 for 2x; stride 3 tiles exactly.
+    pad = 1 if stride == 2 else 0
+    deconv = nn.ConvTranspose2d(
+        channels, channels, 3, stride=stride, padding=pad, output_padding=pad
+    )
+    nn.init.kaiming_normal_(deconv.weight, nonlinearity="relu")
+    if deconv.bias is not None:
+        nn.init.zeros_(deconv.bias)
+    return deconv
+
+
+class _DenseBlock(nn.Module):
+    """``layers`` convs; returns the concatenation of their outputs only."""
+
+    def __init__(self, in_channels: int, growth: int, layers: int) -> None:
+        super().__init__()
+        widths = [in_channels] + [growth * i for i in range(1, layers)]
+        self.convs = nn.ModuleList(_conv(w, growth, 3) for w in widths)
+
+    def forward(self, x: Tensor) -> Tensor:
+        outputs = [torch.relu(self.convs[0](x))]
+        for conv in self.convs[1:]:
+            outputs.append(torch.relu(conv(torch.cat(outputs, 1))))
+        return torch.cat(outputs, 1)
+
+
+class SRDenseNet(nn.Module):
+    """Low-level conv, densely connected blocks, bottleneck, deconvolutions."""
+
+    def __init__(self, cfg: SRDenseNetConfig, scale: int) -> None:
+        super().__init__()
+        block_out = cfg.growth * cfg.layers_per_block
+        self.low = _conv(1, cfg.low_features, 3)
+        self.blocks = nn.ModuleList(
+            _DenseBlock(cfg.low_features + i * block_out, cfg.growth, cfg.layers_per_block)
+            for i in range(cfg.blocks)
+        )
+        self.bottleneck = _conv(cfg.low_features + cfg.blocks * block_out, cfg.bottleneck, 1)
+        strides = (2, 2) if scale == 4 else (scale,)
+        upsample: list[nn.Module] = []
+        for stride in strides:
+            upsample += [_deconv(cfg.bottleneck, stride), nn.ReLU(inplace=True)]
+        self.upsample = nn.Sequential(*upsample)
+        self.reconstruct = _conv(cfg.bottleneck, 1, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        stream = torch.relu(self.low(x))
+        for block in self.blocks:
+            stream = torch.cat([stream, block(stream)], 1)
+        features = torch.relu(self.bottleneck(stream))
+        return self.reconstruct(self.upsample(features))
+
+
+def build(cfg: SRDenseNetConfig, scale: int) -> nn.Module:
+    reach = receptive_radius(cfg)
+    if reach > RADIUS:
+        raise ModelError(
+            f"srdensenet config reaches {reach} px, past its registered radius {RADIUS}"
+        )
+    return SRDenseNet(cfg, scale)
+
+
+register(
+    ModelSpec(
+        name="srdensenet",
+        paper="Tong et al., Image Super-Resolution Using Dense Skip Connections, ICCV 2017",
+        scales=(2, 3, 4),
+        input_kind=InputKind.LR,
+        color_space=ColorSpace.Y,
+        config_cls=SRDenseNetConfig,
+        build=build,
+        receptive_radius=RADIUS,
+    )
+)

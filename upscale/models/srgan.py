@@ -1,0 +1,157 @@
+"""SRResNet (the SRGAN generator) and the SRGAN discriminator.
+
+Paper: Christian Ledig, Lucas Theis, Ferenc Huszar, Jose Caballero, Andrew Cunningham,
+Alejandro Acosta, Andrew Aitken, Alykhan Tejani, Johannes Totz, Zehan Wang, Wenzhe Shi,
+"Photo-Realistic Single Image Super-Resolution Using a Generative Adversarial Network",
+CVPR 2017.
+
+``srgan`` registers the generator, SRResNet: k9n64 conv + PReLU -> 16 residual blocks
+[k3n64 conv, BN, PReLU, k3n64 conv, BN, + skip] -> k3n64 conv, BN, + long skip ->
+upsampling -> k9n3 conv. PReLU slopes are scalars (one per PReLU), which gives the
+reference count of 1,549,462 at x4 (BN affine parameters included; conv biases are kept
+before BN as in common ports). Generalisation: the paper is x4 only (two [k3n256 conv,
+PixelShuffle(2), PReLU] steps); x2 uses one such step and x3 one step with a 64->576
+conv and PixelShuffle(3). Deviation: the paper scales HR targets to [-1, 1]; our
+contract is [0, 1] in and out, so the last conv is linear and the trainer decides the
+target range. BatchNorm is kept because the paper uses it; inference must run in eval
+mode (per-pixel running statistics), which also keeps tiling exact.
+
+``Discriminator`` follows the paper's figure: k3n64s1 + LReLU(0.2), then seven
+conv-BN-LReLU blocks (k3n64s2, k3n128s1, k3n128s2, k3n256s1, k3n256s2, k3n512s1,
+k3n512s2), Dense(1024), LReLU, Dense(1). Deviation: adaptive average pooling to 6x6
+before the dense layers (the feature size of the paper's 96x96 patches, so there it is
+the identity) lets any patch size work; it returns logits, no sigmoid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from ..errors import ModelError
+from .registry import ColorSpace, InputKind, ModelSpec, register
+
+
+@dataclass(frozen=True)
+class SRResNetConfig:
+    """B = 16 residual blocks of 64 channels."""
+
+    residual_blocks: int = 16
+    channels: int = 64
+
+
+def receptive_radius(cfg: SRResNetConfig) -> int:
+    # 9x9 head (4) + two 3x3 per block + the body's last 3x3 + the first upsampling 3x3
+    # at LR; the rest of the upsampler and the 9x9 tail at HR reach 2 more LR pixels.
+    return 4 + 2 * cfg.residual_blocks + 1 + 1 + 2
+
+
+RADIUS = receptive_radius(SRResNetConfig())
+
+
+def _conv(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Conv2d:
+    conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2)
+    nn.init.kaiming_normal_(conv.weight, a=0.25, nonlinearity="leaky_relu")
+    if conv.bias is not None:
+        nn.init.zeros_(conv.bias)
+    return conv
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _conv(channels, channels, 3),
+            nn.BatchNorm2d(channels),
+            nn.PReLU(),
+            _conv(channels, channels, 3),
+            nn.BatchNorm2d(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+def _upsampler(channels: int, scale: int) -> nn.Sequential:
+    steps = (2, 2) if scale == 4 else (scale,)
+    layers: list[nn.Module] = []
+    for step in steps:
+        layers += [_conv(channels, channels * step * step, 3), nn.PixelShuffle(step), nn.PReLU()]
+    return nn.Sequential(*layers)
+
+
+class SRResNet(nn.Module):
+    """The SRGAN generator."""
+
+    def __init__(self, cfg: SRResNetConfig, scale: int) -> None:
+        super().__init__()
+        c = cfg.channels
+        self.head = nn.Sequential(_conv(3, c, 9), nn.PReLU())
+        blocks = [_ResidualBlock(c) for _ in range(cfg.residual_blocks)]
+        self.body = nn.Sequential(*blocks, _conv(c, c, 3), nn.BatchNorm2d(c))
+        self.upsample = _upsampler(c, scale)
+        self.tail = _conv(c, 3, 9)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.head(x)
+        return self.tail(self.upsample(h + self.body(h)))
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """The paper's widths; ``pool_size`` is our addition for arbitrary patch sizes."""
+
+    in_channels: int = 3
+    channels: int = 64
+    dense_features: int = 1024
+    pool_size: int = 6
+
+
+class Discriminator(nn.Module):
+    """Classifies HR patches as real or generated; returns one logit per image."""
+
+    def __init__(self, cfg: DiscriminatorConfig | None = None) -> None:
+        super().__init__()
+        cfg = cfg or DiscriminatorConfig()
+        c = cfg.channels
+        layers: list[nn.Module] = [_conv(cfg.in_channels, c, 3), nn.LeakyReLU(0.2, inplace=True)]
+        widths = [c, c, 2 * c, 2 * c, 4 * c, 4 * c, 8 * c, 8 * c]
+        for cin, cout, stride in zip(widths[:-1], widths[1:], (2, 1, 2, 1, 2, 1, 2), strict=True):
+            layers += [
+                _conv(cin, cout, 3, stride),
+                nn.BatchNorm2d(cout),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(cfg.pool_size))
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(widths[-1] * cfg.pool_size**2, cfg.dense_features),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(cfg.dense_features, 1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.features(x))
+
+
+def build(cfg: SRResNetConfig, scale: int) -> nn.Module:
+    reach = receptive_radius(cfg)
+    if reach > RADIUS:
+        raise ModelError(f"srgan config reaches {reach} px, past its registered radius {RADIUS}")
+    return SRResNet(cfg, scale)
+
+
+register(
+    ModelSpec(
+        name="srgan",
+        paper="Ledig et al., Photo-Realistic Single Image Super-Resolution Using a "
+        "Generative Adversarial Network, CVPR 2017",
+        scales=(2, 3, 4),
+        input_kind=InputKind.LR,
+        color_space=ColorSpace.RGB,
+        config_cls=SRResNetConfig,
+        build=build,
+        receptive_radius=RADIUS,
+    )
+)
