@@ -45,7 +45,7 @@ def test_default_command_is_the_upscale_command(cli):
     assert routed.stderr == explicit.stderr
 
 
-@pytest.mark.parametrize("command", ["train", "bench"])
+@pytest.mark.parametrize("command", ["train"])
 def test_unbuilt_commands_exit_2_with_one_line(cli, command):
     result = cli([command])
     assert result.exit_code == 2

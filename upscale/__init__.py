@@ -1,3 +1,16 @@
-"""upscale: classic super-resolution networks behind one command-line tool."""
+"""upscale: classic super-resolution networks behind one command-line tool.
+
+Public API::
+
+    import upscale
+    net = upscale.create_model("fsrcnn", scale=3)          # a fresh torch module
+    model = upscale.load_model("fsrcnn", 3)                 # shipped weights, or weights="file"
+    out = upscale.upscale_image(image, model, tile=None)    # PIL, uint8/uint16 array or tensor in, same out
+"""
 
 __version__ = "0.1.0"
+
+from .engine import LoadedModel, load_model, upscale_image  # noqa: E402
+from .models import create_model, list_models  # noqa: E402
+
+__all__ = ["LoadedModel", "__version__", "create_model", "list_models", "load_model", "upscale_image"]

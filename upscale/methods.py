@@ -1,19 +1,55 @@
-"""Turning a model name into the function that eval measures."""
+"""Turning a model name into the function that eval measures.
+
+Networks are fed as their papers fed them. Y models get the Y-only pipeline of the
+bicubic baseline (Y of the uint8 HR, MATLAB-resized down in floating point), so the
+network replaces exactly the bicubic upsampling it is compared against; their Y
+output is rounded to uint8. RGB models (RDN, SRGAN) get the uint8 RGB LR image that
+MATLAB's ``imresize`` of the uint8 HR makes, and are measured on Y of their uint8 output.
+"""
 
 from __future__ import annotations
 
-from .baseline import bicubic_planes
-from .errors import NotBuiltError
-from .evaluate import PlanesFn
-from .models import get_spec
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from .baseline import bicubic_planes, y_plane_uint8
+from .engine import LoadedModel, load_model, upscale_image
+from .evaluate import PlanesFn, measured_plane
+from .metrics import quantize
+from .models import ColorSpace, get_spec
+from .resize import matlab_imresize
 
 BASELINES: dict[str, PlanesFn] = {"bicubic": bicubic_planes}
 
 
-def resolve_method(name: str) -> PlanesFn:
-    """The planes function of a baseline or a registered network."""
+def network_planes(model: LoadedModel, **engine: Any) -> PlanesFn:
+    """The eval planes of one loaded network at its scale."""
+
+    def planes(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+        if model.spec.color_space is ColorSpace.Y:
+            y = y_plane_uint8(hr) / 255.0
+            lr = torch.from_numpy(matlab_imresize(y, 1.0 / scale)).float()[None, None]
+            sr = upscale_image(lr, model, **engine)[0, 0].double().numpy()
+            return y * 255.0, quantize(sr * 255.0)
+        sr = upscale_image(matlab_imresize(hr, 1.0 / scale), model, **engine)
+        return measured_plane(hr), measured_plane(sr)
+
+    return planes
+
+
+def resolve_method(name: str, weights: Optional[Path] = None, **engine: Any) -> PlanesFn:
+    """The planes function of a baseline or of a registered network (weights loaded per scale)."""
     key = name.lower()
     if key in BASELINES:
         return BASELINES[key]
-    get_spec(key)  # an unknown name fails here, listing the known ones
-    raise NotBuiltError(f"evaluating {key} needs the inference engine, which is not built yet; try --model bicubic")
+    spec = get_spec(key)
+
+    @lru_cache(maxsize=None)
+    def at_scale(scale: int) -> PlanesFn:
+        return network_planes(load_model(spec.name, scale, weights), **engine)
+
+    return lambda hr, scale: at_scale(scale)(hr, scale)

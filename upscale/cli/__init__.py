@@ -1,7 +1,9 @@
 """The command-line interface: thin commands over the library."""
 
-from . import pending as _pending  # noqa: F401  (registers `upscale`, `train`, `bench` first)
+from . import upscale_cmd as _upscale  # noqa: F401  (the default command is listed first)
+from . import pending as _pending  # noqa: F401
 from . import eval_cmd as _eval  # noqa: F401
+from . import bench_cmd as _bench  # noqa: F401
 from . import models_cmd as _models  # noqa: F401
 from . import demo_cmd as _demo  # noqa: F401
 from .app import app

@@ -72,6 +72,7 @@ class DefaultGroup(TyperGroup):
         return code
 
     def _run(self, args: list[str], *pargs: Any, **kw: Any) -> int:
+        _state["debug"] = bool(os.environ.get("UPSCALE_DEBUG"))  # each run starts afresh
         try:
             rv = super().main(args, *pargs, standalone_mode=False, **kw)
             return rv if isinstance(rv, int) else 0

@@ -30,6 +30,10 @@ def eval_command(
     per_image: bool = typer.Option(False, "--per-image", help="Also show every image's scores."),
     as_json: bool = typer.Option(False, "--json", help="Print results as JSON on stdout."),
     download: bool = typer.Option(True, "--download/--no-download", help="Fetch a missing known set."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights file (default: shipped weights)."),
+    tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in LR pixels (0 = whole image)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 (default: exact numbers), fp16, bf16 or auto."),
     markdown: bool = typer.Option(False, "--markdown", help="Print a markdown table next to the published values."),
     readme: Optional[Path] = typer.Option(
         None, "--readme", help="Write the markdown table into this file's <!-- upscale:eval --> block."
@@ -37,7 +41,8 @@ def eval_command(
 ) -> None:
     """Measure PSNR/SSIM (Y channel, BT.601, border shaved by the scale) on benchmark sets."""
     scales = parse_scales(scale)
-    methods = [(name, resolve_method(name)) for name in parse_names(model)]
+    engine = dict(tile=tile, device=device, precision=precision)
+    methods = [(name, resolve_method(name, weights, **engine)) for name in parse_names(model)]
     results: list[EvalResult] = []
     with progress_bar() as report:
         sets = [resolve_set(name, download=download, progress=report) for name in parse_names(set_)]

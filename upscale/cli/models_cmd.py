@@ -18,9 +18,9 @@ def models_command(_version: VersionFlag = False, as_json: bool = typer.Option(F
         emit_json(rows)
         return
     table = Table(title="Architectures")
-    for col in ("name", "paper", "scales", "input", "colour", "parameters"):
+    for col in ("name", "paper", "scales", "input", "colour", "parameters", "weights"):
         table.add_column(col, justify="right" if col == "parameters" else "left")
     for r in rows:
         params = " / ".join(f"x{s}: {n:,}" for s, n in r["parameters"].items())
-        table.add_row(r["name"], r["paper"], ", ".join(f"x{s}" for s in r["scales"]), r["input"], r["colour"], params)
+        table.add_row(r["name"], r["paper"], ", ".join(f"x{s}" for s in r["scales"]), r["input"], r["colour"], params, ", ".join(f"x{s}" for s in r["weights"]) or "none yet")
     out_console.print(table)

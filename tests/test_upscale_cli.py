@@ -1,0 +1,107 @@
+"""`upscale IMAGE...` and `upscale eval --model NET` end to end, with weights made by the test."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from upscale import create_model
+from upscale.models import get_spec
+from upscale.weights import describe, save_weights
+
+
+def make_weights(tmp_path, name, scale):
+    torch.manual_seed(0)
+    spec = get_spec(name)
+    path = tmp_path / f"{name}_x{scale}.safetensors"
+    save_weights(path, create_model(name, scale), describe(spec, spec.network_scale(scale), spec.config_cls()))
+    return path
+
+
+def make_image(path, size=(20, 16), mode="RGB"):
+    arr = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(arr).convert(mode).save(path)
+    return path
+
+
+def test_writes_beside_the_input_and_default_routing(cli, tmp_path):
+    w = make_weights(tmp_path, "fsrcnn", 3)
+    src = make_image(tmp_path / "photo.png")
+    result = cli([str(src), "--model", "fsrcnn", "-x", "3", "--weights", str(w)])
+    assert result.exit_code == 0, result.stderr
+    out = tmp_path / "photo_fsrcnn_x3.png"
+    assert Image.open(out).size == (60, 48)
+    again = cli([str(src), "--model", "fsrcnn", "-x", "3", "--weights", str(w)])
+    assert again.exit_code == 0 and "skipped" in again.stderr
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_output_file_folder_json_and_failures(cli, tmp_path):
+    w = make_weights(tmp_path, "espcn", 2)
+    srcs = tmp_path / "in"
+    srcs.mkdir()
+    make_image(srcs / "a.png")
+    make_image(srcs / "b.png", mode="L")
+    (srcs / "broken.png").write_bytes(b"\x89PNG not really")
+    out_dir = tmp_path / "out"
+    result = cli([str(srcs), "-m", "espcn", "-x", "2", "-w", str(w), "-o", str(out_dir), "--json"])
+    assert result.exit_code == 1  # one file failed; the others were still written
+    rows = [json.loads(line) for line in result.stdout.replace("}\n{", "}\x00{").split("\x00")]
+    status = {r["input"].split("/")[-1]: r["status"] for r in rows}
+    assert status == {"a.png": "ok", "b.png": "ok", "broken.png": "failed"}
+    assert Image.open(out_dir / "b_espcn_x2.png").mode == "L"
+    single = cli([str(srcs / "a.png"), "-m", "espcn", "-x", "2", "-w", str(w), "-o", str(tmp_path / "one.png")])
+    assert single.exit_code == 0 and Image.open(tmp_path / "one.png").size == (40, 32)
+
+
+def test_never_overwrites_the_input(cli, tmp_path):
+    w = make_weights(tmp_path, "espcn", 2)
+    src = make_image(tmp_path / "keep.png")
+    before = src.read_bytes()
+    result = cli([str(src), "-m", "espcn", "-x", "2", "-w", str(w), "-o", str(src), "--overwrite"])
+    assert result.exit_code == 1 and "overwrite the input" in result.stderr
+    assert src.read_bytes() == before
+
+
+def test_missing_weights_and_inputs_are_one_line_errors(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("UPSCALE_WEIGHTS", str(tmp_path))
+    src = make_image(tmp_path / "p.png")
+    no_weights = cli([str(src), "--model", "rdn", "-x", "4"])
+    assert no_weights.exit_code == 1 and no_weights.stderr.count("\n") == 1
+    assert "upscale train --model rdn -x 4" in no_weights.stderr
+    missing = cli([str(tmp_path / "nope.png"), "--model", "rdn"])
+    assert missing.exit_code == 1 and "no such file" in missing.stderr
+
+
+@pytest.mark.parametrize("name,scale", [("fsrcnn", 2), ("rdn", 2), ("lapsrn", 3)])
+def test_eval_runs_networks_with_weights(cli, tmp_path, name, scale):
+    w = make_weights(tmp_path, name, scale)
+    data = tmp_path / "set"
+    data.mkdir()
+    make_image(data / "x.png", size=(24, 24))
+    result = cli(["eval", "--model", name, "--set", str(data), "-x", str(scale), "--weights", str(w), "--json"])
+    assert result.exit_code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["model"] == name and row["n_images"] == 1 and np.isfinite(row["psnr"])
+
+
+def test_models_json_lists_the_nine(cli):
+    result = cli(["models", "--json"])
+    assert result.exit_code == 0
+    names = [r["name"] for r in json.loads(result.stdout)]
+    assert names == ["srcnn", "fsrcnn", "espcn", "vdsr", "drcn", "lapsrn", "srdensenet", "rdn", "srgan"]
+
+
+def test_bench_reports_latency_and_peak_memory(cli):
+    result = cli(["bench", "--model", "espcn", "-x", "3", "--size", "40x30", "--random-init", "--runs", "2", "--json"])
+    assert result.exit_code == 0, result.stderr
+    row = json.loads(result.stdout)
+    assert (row["model"], row["scale"], row["width"], row["height"]) == ("espcn", 3, 40, 30)
+    assert row["median_seconds"] > 0 and row["peak_memory_bytes"] > 10 * 2**20
+    assert row["parameters"] == 22729
+    bad = cli(["bench", "--model", "espcn", "--size", "40by30", "--random-init"])
+    assert bad.exit_code == 2

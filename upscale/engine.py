@@ -1,0 +1,247 @@
+"""The inference engine every command uses: load a model, upscale an image, tile by tile."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from .errors import UsageError, WeightsError
+from .models import ModelSpec, create_model, get_spec
+from .models.registry import make_config
+from .pipeline import make_pipeline, pipeline_radius
+from .progress import ProgressFn, no_progress
+from .resize import matlab_imresize
+from .tiling import plan_tiles, run_tiled
+from .weights import load_into, read_weights, shipped_weights, weights_filename
+
+ImageLike = Union[Image.Image, np.ndarray, torch.Tensor]
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass
+class LoadedModel:
+    """A network ready for inference at one scale, with the metadata of its weights."""
+
+    spec: ModelSpec
+    scale: int
+    net: nn.Module
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def load_model(name: str, scale: int, weights: Optional[Union[str, Path]] = None) -> LoadedModel:
+    """Build ``name`` for ``scale`` and load ``weights`` (default: the shipped file)."""
+    spec = get_spec(name)
+    spec.check_scale(scale)
+    path = Path(weights) if weights is not None else shipped_weights(spec, scale)
+    if path is None:
+        raise WeightsError(
+            f"no shipped weights for {spec.name} x{scale} yet (weights/{weights_filename(spec, scale)}); "
+            f"train them with 'upscale train --model {spec.name} -x {spec.network_scale(scale)} --data DIR' "
+            "or pass --weights FILE"
+        )
+    state, meta = read_weights(path)
+    if meta.get("arch") != spec.name:
+        raise WeightsError(f"{path}: weights of {meta.get('arch')!r}, not {spec.name!r}")
+    if not spec.multi_scale and meta.get("scale") != spec.network_scale(scale):
+        raise WeightsError(f"{path}: weights for x{meta.get('scale')}, not x{spec.network_scale(scale)}")
+    net = spec.build(make_config(spec, meta.get("config", {})), spec.network_scale(scale))
+    load_into(net, state, path)
+    return LoadedModel(spec, scale, net.eval(), meta)
+
+
+def from_module(name: str, scale: int, net: Optional[nn.Module] = None) -> LoadedModel:
+    """Wrap a network built in code (default: freshly initialised) for the engine."""
+    spec = get_spec(name)
+    return LoadedModel(spec, scale, (net or create_model(name, scale)).eval())
+
+
+def pick_device(device: Optional[str]) -> torch.device:
+    """``auto``/None: CUDA, then MPS, then the CPU; a named device must exist."""
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device not in ("cpu", "cuda", "mps") and not str(device).startswith("cuda:"):
+        raise UsageError(f"unknown device {device!r}; use auto, cpu, cuda or mps")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda asked for, but PyTorch sees no CUDA device")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise UsageError("--device mps asked for, but PyTorch sees no MPS device")
+    return torch.device(device)
+
+
+def pick_autocast(precision: Optional[str], device: torch.device) -> Optional[torch.dtype]:
+    """None for fp32; auto = bf16 on CUDA where supported, fp16 on MPS, fp32 on the CPU."""
+    if precision in (None, "auto"):
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float16 if device.type == "mps" else None
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r}; use auto, fp32, fp16 or bf16")
+    return None if precision == "fp32" else PRECISIONS[precision]
+
+
+def activation_floats_per_pixel(model: LoadedModel) -> float:
+    """Largest activation any layer makes, in floats per input pixel (measured on a probe)."""
+    peak = 0
+    hooks = [m.register_forward_hook(lambda _m, _i, o: _track(o)) for m in model.net.modules()]
+
+    def _track(out: Any) -> None:
+        nonlocal peak
+        if isinstance(out, torch.Tensor):
+            peak = max(peak, out.numel())
+
+    probe = 24
+    try:
+        with torch.inference_mode():
+            c = model.spec.in_channels
+            x = torch.zeros(1, c, probe, probe)
+            if model.spec.input_kind.value == "pre_upsampled":
+                x = torch.zeros(1, c, probe * model.scale, probe * model.scale)
+            model.net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return peak / (probe * probe)
+
+
+def auto_tile(model: LoadedModel, device: torch.device, height: int, width: int, pad: int) -> int:
+    """A core size whose padded tile keeps the activations within a memory budget."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        budget = free * 0.4
+    else:
+        budget = 0.5 * 2**30
+    # A few live tensors of the largest layer's size, in float32.
+    bytes_per_px = activation_floats_per_pixel(model) * 4 * 4
+    side = int(math.sqrt(budget / bytes_per_px))
+    if side >= max(height, width) + 2 * pad:
+        return 0
+    return max(side - 2 * pad, 16)
+
+
+def _run(
+    model: LoadedModel,
+    x: torch.Tensor,
+    write: Any,
+    tile: Optional[int],
+    tile_pad: Optional[int],
+    device: Optional[str],
+    precision: Optional[str],
+    progress: ProgressFn,
+) -> None:
+    """Tile ``x`` (``N,C,H,W`` float on the CPU) through the pipeline; halve the tile on CUDA OOM."""
+    dev = pick_device(device)
+    net = model.net.to(dev).eval()
+    pipeline = make_pipeline(model.spec, net, model.scale, pick_autocast(precision, dev))
+    pad = pipeline_radius(model.spec, model.scale) if tile_pad is None else tile_pad
+    height, width = x.shape[-2:]
+    size = auto_tile(model, dev, height, width, pad) if tile is None else tile
+    if size < 0 or pad < 0:
+        raise UsageError("--tile and --tile-pad must be >= 0")
+    with torch.inference_mode():
+        while True:
+            try:
+                tiles = plan_tiles(height, width, size, pad)
+                run_tiled(lambda t: pipeline(t.to(dev)), x, model.scale, tiles, write, progress)
+                return
+            except torch.cuda.OutOfMemoryError:
+                size = (max(height, width) if size == 0 else size) // 2
+                torch.cuda.empty_cache()
+                if size < 8:  # no tile this small fits either: the model itself does not
+                    raise
+
+
+def _upscale_planes(arr: np.ndarray, model: LoadedModel, **kw: Any) -> np.ndarray:
+    """uint8/uint16 ``HxW`` or ``HxWxC`` (C = 1 or 3) through the network."""
+    peak = float(np.iinfo(arr.dtype).max)
+    planes = arr[..., None] if arr.ndim == 2 else arr
+    x = torch.from_numpy(planes.astype(np.float32) / peak).permute(2, 0, 1)[None]
+    s = model.scale
+    out = np.empty((planes.shape[0] * s, planes.shape[1] * s, planes.shape[2]), dtype=arr.dtype)
+
+    def write(t: Any, core: torch.Tensor) -> None:
+        q = torch.floor(core[0].float().clamp(0, 1) * peak + 0.5).permute(1, 2, 0).cpu().numpy()
+        out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = q.astype(arr.dtype)
+
+    _run(model, x, write, **kw)
+    return out[..., 0] if arr.ndim == 2 else out
+
+
+def _upscale_array(arr: np.ndarray, model: LoadedModel, **kw: Any) -> np.ndarray:
+    """Colour planes through the network; an alpha plane through the MATLAB bicubic."""
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise UsageError(f"numpy images must be uint8 or uint16, got {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        return _upscale_planes(arr[..., 0], model, **kw)[..., None]
+    if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3):
+        return _upscale_planes(arr, model, **kw)
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):
+        color = _upscale_planes(arr[..., :-1].squeeze(-1) if arr.shape[2] == 2 else arr[..., :3], model, **kw)
+        alpha = matlab_imresize(arr[..., -1], float(model.scale))
+        return np.dstack([color, alpha])
+    raise UsageError(f"expected an HxW or HxWxC image with C in 1..4, got shape {arr.shape}")
+
+
+def _upscale_tensor(x: torch.Tensor, model: LoadedModel, **kw: Any) -> torch.Tensor:
+    """Float ``(N)CHW`` in [0, 1] -> float ``(N)CHW``, clamped to [0, 1]."""
+    if not x.is_floating_point() or x.dim() not in (3, 4):
+        raise UsageError(f"tensors must be float (N)CHW, got {x.dtype} with shape {tuple(x.shape)}")
+    batch = x if x.dim() == 4 else x[None]
+    s = model.scale
+    out = torch.empty(*batch.shape[:2], batch.shape[2] * s, batch.shape[3] * s, dtype=x.dtype, device=x.device)
+
+    def write(t: Any, core: torch.Tensor) -> None:
+        out[..., t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = core.clamp(0, 1).to(out)
+
+    _run(model, batch.float().cpu(), write, **kw)
+    return out if x.dim() == 4 else out[0]
+
+
+def _pil_to_array(image: Image.Image) -> np.ndarray:
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif image.mode in ("I;16", "I;16B", "I;16L"):
+        return np.asarray(image).astype(np.uint16)
+    elif image.mode not in ("L", "LA", "RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.mode else "RGB")
+    return np.asarray(image)
+
+
+def upscale_image(
+    image: ImageLike,
+    model: LoadedModel,
+    *,
+    tile: Optional[int] = None,
+    tile_pad: Optional[int] = None,
+    device: Optional[str] = None,
+    precision: Optional[str] = None,
+    progress: ProgressFn = no_progress,
+) -> ImageLike:
+    """Upscale a PIL image, a uint8/uint16 array or a float (N)CHW tensor; returns the same kind.
+
+    ``tile=0`` runs the whole image at once; None picks a tile from the free memory.
+    ``tile_pad`` defaults to the pipeline's receptive radius, so tiles are seamless.
+    """
+    kw = dict(tile=tile, tile_pad=tile_pad, device=device, precision=precision, progress=progress)
+    if isinstance(image, torch.Tensor):
+        return _upscale_tensor(image, model, **kw)
+    if isinstance(image, Image.Image):
+        out = _upscale_array(_pil_to_array(image), model, **kw)
+        return Image.fromarray(out)
+    if isinstance(image, np.ndarray):
+        return _upscale_array(image, model, **kw)
+    raise UsageError(f"cannot upscale a {type(image).__name__}; give a PIL image, a numpy array or a tensor")

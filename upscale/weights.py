@@ -1,0 +1,93 @@
+"""The one weights loader: safetensors files that describe themselves.
+
+A weights file holds the tensors and, in its metadata, a JSON record with the
+architecture, scale, config, training data, steps, metrics and code version.
+Loading never executes code and is strict: missing or unexpected keys are errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from . import __version__
+from .errors import WeightsError
+from .models import ModelSpec
+
+META_KEY = "upscale"
+REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+
+
+def weights_dir() -> Path:
+    """Where shipped weights live: ``$UPSCALE_WEIGHTS`` or the checkout's ``weights/``."""
+    return Path(os.environ.get("UPSCALE_WEIGHTS", REPO_WEIGHTS))
+
+
+def weights_filename(spec: ModelSpec, scale: int) -> str:
+    """``vdsr.safetensors`` for one-model-for-all-scales networks, else ``rdn_x4.safetensors``."""
+    if spec.multi_scale:
+        return f"{spec.name}.safetensors"
+    return f"{spec.name}_x{spec.network_scale(scale)}.safetensors"
+
+
+def shipped_weights(spec: ModelSpec, scale: int) -> Optional[Path]:
+    """The shipped file for ``spec`` at ``scale``, or None if there is none yet."""
+    path = weights_dir() / weights_filename(spec, scale)
+    return path if path.is_file() else None
+
+
+def describe(spec: ModelSpec, scale: int, config: Any, **extra: Any) -> dict:
+    """The metadata record written next to the tensors."""
+    return {
+        "arch": spec.name,
+        "scale": scale,
+        "config": dataclasses.asdict(config),
+        "code_version": __version__,
+        **extra,
+    }
+
+
+def save_weights(path: Path, net: nn.Module, meta: dict, dtype: Optional[torch.dtype] = None) -> None:
+    """Write tensors (optionally cast to ``dtype``) and ``meta`` atomically."""
+    state = {k: v.detach().to("cpu", dtype or v.dtype).contiguous() for k, v in net.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(state, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})
+    tmp.replace(path)
+
+
+def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors and metadata of a weights file."""
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    try:
+        state = load_file(str(path))
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(META_KEY)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
+    if raw is None:
+        raise WeightsError(f"{path}: no '{META_KEY}' metadata; not a weights file written by upscale")
+    return state, json.loads(raw)
+
+
+def load_into(net: nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
+    """Copy ``state`` into ``net`` strictly, in the network's own dtypes."""
+    own = net.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise WeightsError(
+            f"{source}: does not fit the architecture (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    for key, value in state.items():
+        if value.shape != own[key].shape:
+            raise WeightsError(f"{source}: {key} has shape {tuple(value.shape)}, expected {tuple(own[key].shape)}")
+    net.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=True)
