@@ -14,7 +14,7 @@ from torch import nn
 
 from .errors import UsageError, WeightsError
 from .models import ModelSpec, create_model, get_spec
-from .models.registry import make_config
+from .models.registry import build_model, make_config
 from .pipeline import make_pipeline, pipeline_radius
 from .progress import ProgressFn, no_progress
 from .resize import matlab_imresize
@@ -55,7 +55,7 @@ def load_model(name: str, scale: int, weights: Optional[Union[str, Path]] = None
         raise WeightsError(f"{path}: weights of {meta.get('arch')!r}, not {spec.name!r}")
     if not spec.multi_scale and meta.get("scale") != spec.network_scale(scale):
         raise WeightsError(f"{path}: weights for x{meta.get('scale')}, not x{spec.network_scale(scale)}")
-    net = spec.build(make_config(spec, meta.get("config", {})), spec.network_scale(scale))
+    net = build_model(spec, make_config(spec, meta.get("config", {})), spec.network_scale(scale))
     load_into(net, state, path)
     return LoadedModel(spec, scale, net.eval(), meta)
 

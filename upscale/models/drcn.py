@@ -89,9 +89,6 @@ class DRCN(nn.Module):
 def build(cfg: DRCNConfig, scale: int) -> nn.Module:
     if cfg.recursions < 1:
         raise ModelError(f"drcn needs at least one recursion, got {cfg.recursions}")
-    reach = receptive_radius(cfg)
-    if reach > RADIUS:
-        raise ModelError(f"drcn config reaches {reach} px, past its registered radius {RADIUS}")
     return DRCN(cfg)
 
 
@@ -106,5 +103,6 @@ register(
         config_cls=DRCNConfig,
         build=build,
         receptive_radius=RADIUS,
+        radius_of=lambda cfg, _scale: receptive_radius(cfg),
     )
 )

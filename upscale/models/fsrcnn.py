@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from ..errors import ModelError
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
 
@@ -68,9 +67,6 @@ class FSRCNN(nn.Module):
 
 
 def build(cfg: FSRCNNConfig, scale: int) -> nn.Module:
-    reach = receptive_radius(cfg)
-    if reach > RADIUS:
-        raise ModelError(f"fsrcnn config reaches {reach} px, past its registered radius {RADIUS}")
     return FSRCNN(cfg, scale)
 
 
@@ -85,5 +81,6 @@ register(
         config_cls=FSRCNNConfig,
         build=build,
         receptive_radius=RADIUS,
+        radius_of=lambda cfg, _scale: receptive_radius(cfg),
     )
 )

@@ -129,11 +129,6 @@ def build(cfg: LapSRNConfig, scale: int) -> nn.Module:
         raise ModelError(f"lapsrn networks run at x2, x4 or x8, not x{scale}")
     if cfg.depth is not None and cfg.depth < 1:
         raise ModelError(f"lapsrn depth must be at least 1, got {cfg.depth}")
-    reach = _scale_radius(_depth(cfg, scale), int(math.log2(scale)))
-    if reach > RADIUS:
-        raise ModelError(
-            f"lapsrn x{scale} config reaches {reach} px, past its registered radius {RADIUS}"
-        )
     return LapSRN(cfg, scale)
 
 
@@ -148,6 +143,7 @@ register(
         config_cls=LapSRNConfig,
         build=build,
         receptive_radius=RADIUS,  # 17, from x4 (x2: 12, x8: 11)
+        radius_of=lambda cfg, scale: _scale_radius(_depth(cfg, scale), int(math.log2(scale))),
         scale_map={3: 4},
     )
 )

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..errors import ModelError
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
 
@@ -104,9 +103,6 @@ class RDN(nn.Module):
 
 
 def build(cfg: RDNConfig, scale: int) -> nn.Module:
-    reach = receptive_radius(cfg)
-    if reach > RADIUS:
-        raise ModelError(f"rdn config reaches {reach} px, past its registered radius {RADIUS}")
     return RDN(cfg, scale)
 
 
@@ -120,5 +116,6 @@ register(
         config_cls=RDNConfig,
         build=build,
         receptive_radius=RADIUS,
+        radius_of=lambda cfg, _scale: receptive_radius(cfg),
     )
 )

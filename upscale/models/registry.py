@@ -10,7 +10,7 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from torch import nn
 
@@ -54,6 +54,7 @@ class ModelSpec:
     size_multiple: int = 1
     multi_scale: bool = False  # one set of weights serves every scale (VDSR)
     scale_map: dict[int, int] = field(default_factory=dict)
+    radius_of: Optional[Callable[[Any, int], int]] = None  # reach of a config at a network scale
 
     def network_scale(self, scale: int) -> int:
         """The scale the network runs at to serve ``scale``."""
@@ -110,6 +111,19 @@ def make_config(spec: ModelSpec, overrides: dict[str, Any]) -> Any:
     return spec.config_cls(**overrides)
 
 
+def build_model(spec: ModelSpec, cfg: Any, net_scale: int) -> nn.Module:
+    """``spec.build`` after checking that the config stays within the registered radius.
+
+    Tiling pads by the spec's radius, so a deeper config would tile with seams.
+    """
+    reach = spec.radius_of(cfg, net_scale) if spec.radius_of else spec.receptive_radius
+    if reach > spec.receptive_radius:
+        raise ModelError(
+            f"{spec.name} config reaches {reach} px, past its registered radius {spec.receptive_radius}"
+        )
+    return spec.build(cfg, net_scale)
+
+
 def create_model(name: str, scale: int, **config: Any) -> nn.Module:
     """Build the network ``name`` for ``scale`` with its paper's default config.
 
@@ -117,8 +131,7 @@ def create_model(name: str, scale: int, **config: Any) -> nn.Module:
     raises instead of silently keeping its default.
     """
     spec = get_spec(name)
-    cfg = make_config(spec, config)
-    return spec.build(cfg, spec.network_scale(scale))
+    return build_model(spec, make_config(spec, config), spec.network_scale(scale))
 
 
 def count_parameters(model: nn.Module) -> int:

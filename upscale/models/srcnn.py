@@ -66,9 +66,6 @@ def build(cfg: SRCNNConfig, scale: int) -> nn.Module:
         raise ModelError(
             f"srcnn kernel sizes must be odd for 'same' padding, got {cfg.kernel_sizes}"
         )
-    reach = receptive_radius(cfg)
-    if reach > RADIUS:
-        raise ModelError(f"srcnn config reaches {reach} px, past its registered radius {RADIUS}")
     return SRCNN(cfg)
 
 
@@ -82,5 +79,6 @@ register(
         config_cls=SRCNNConfig,
         build=build,
         receptive_radius=RADIUS,  # 4 + 2 + 2 for the 9-5-5 kernels
+        radius_of=lambda cfg, _scale: receptive_radius(cfg),
     )
 )

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..errors import ModelError
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
 
@@ -114,11 +113,6 @@ class SRDenseNet(nn.Module):
 
 
 def build(cfg: SRDenseNetConfig, scale: int) -> nn.Module:
-    reach = receptive_radius(cfg)
-    if reach > RADIUS:
-        raise ModelError(
-            f"srdensenet config reaches {reach} px, past its registered radius {RADIUS}"
-        )
     return SRDenseNet(cfg, scale)
 
 
@@ -132,5 +126,6 @@ register(
         config_cls=SRDenseNetConfig,
         build=build,
         receptive_radius=RADIUS,
+        radius_of=lambda cfg, _scale: receptive_radius(cfg),
     )
 )

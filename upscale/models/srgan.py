@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from ..errors import ModelError
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
 
@@ -136,9 +135,6 @@ class Discriminator(nn.Module):
 
 
 def build(cfg: SRResNetConfig, scale: int) -> nn.Module:
-    reach = receptive_radius(cfg)
-    if reach > RADIUS:
-        raise ModelError(f"srgan config reaches {reach} px, past its registered radius {RADIUS}")
     return SRResNet(cfg, scale)
 
 
@@ -153,5 +149,6 @@ register(
         config_cls=SRResNetConfig,
         build=build,
         receptive_radius=RADIUS,
+        radius_of=lambda cfg, _scale: receptive_radius(cfg),
     )
 )

@@ -60,9 +60,6 @@ class VDSR(nn.Module):
 def build(cfg: VDSRConfig, scale: int) -> nn.Module:
     if cfg.layers < 2:
         raise ModelError(f"vdsr needs at least 2 layers, got {cfg.layers}")
-    reach = receptive_radius(cfg)
-    if reach > RADIUS:
-        raise ModelError(f"vdsr config reaches {reach} px, past its registered radius {RADIUS}")
     return VDSR(cfg)
 
 
@@ -77,6 +74,7 @@ register(
         config_cls=VDSRConfig,
         build=build,
         receptive_radius=RADIUS,
+        radius_of=lambda cfg, _scale: receptive_radius(cfg),
         multi_scale=True,
     )
 )
