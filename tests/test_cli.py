@@ -45,14 +45,6 @@ def test_default_command_is_the_upscale_command(cli):
     assert routed.stderr == explicit.stderr
 
 
-@pytest.mark.parametrize("command", ["train"])
-def test_unbuilt_commands_exit_2_with_one_line(cli, command):
-    result = cli([command])
-    assert result.exit_code == 2
-    assert result.stderr.count("\n") == 1 and "not built yet" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
 @pytest.mark.parametrize("scale", ["abc", "0", "1", "2,x"])
 def test_bad_scale_is_a_usage_error(cli, scale):
     result = cli(["eval", "--set", "Set5", "-x", scale])

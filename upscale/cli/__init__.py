@@ -1,7 +1,7 @@
 """The command-line interface: thin commands over the library."""
 
 from . import upscale_cmd as _upscale  # noqa: F401  (the default command is listed first)
-from . import pending as _pending  # noqa: F401
+from . import train_cmd as _train  # noqa: F401
 from . import eval_cmd as _eval  # noqa: F401
 from . import bench_cmd as _bench  # noqa: F401
 from . import models_cmd as _models  # noqa: F401

@@ -1,0 +1,67 @@
+"""``upscale train``: a model trained with its paper's recipe, resumable, on one GPU or many."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..training.trainer import TrainConfig, train
+from .app import VersionFlag, command
+from .console import err_console, out_console, progress_bar
+from .options import parse_names, parse_scales
+
+
+def _show(record: dict) -> None:
+    """One plain line per log record on stderr (above the bar when there is one)."""
+    if "warning" in record:
+        err_console.print(f"[yellow]warning:[/] {record['warning']}", highlight=False)
+        return
+    text = " ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
+    err_console.print(text, highlight=False, soft_wrap=True)
+
+
+@command("train")
+def train_command(
+    _version: VersionFlag = False,
+    model: str = typer.Option(..., "--model", "-m", help="Model name (see `upscale models`)."),
+    scale: str = typer.Option(..., "--scale", "-x", help="Scale to train (one model serves all for vdsr)."),
+    data: str = typer.Option(..., "--data", help="Folders of HR training images, comma-separated."),
+    val: str = typer.Option("Set5", "--val", help="Validation set (checkpoint selection), or 'none'."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/NAME_xS)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default: the recipe's)."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Batch size per process."),
+    patch: Optional[int] = typer.Option(None, "--patch", help="Patch side (LR px; HR px for SRCNN/VDSR/DRCN)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Base learning rate."),
+    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Flips, rotations and the recipe's rescaling."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA), fp32, fp16 or bf16."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the weights' init and of the patch sampling."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Data loader processes (default: 4 on CUDA, 0 on CPU)."),
+    log_every: int = typer.Option(100, "--log-every", min=1, help="Steps between log lines."),
+    val_every: int = typer.Option(5000, "--val-every", min=1, help="Steps between validations."),
+    checkpoint_every: int = typer.Option(5000, "--checkpoint-every", min=1, help="Steps between checkpoints."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the network."),
+    export: Optional[Path] = typer.Option(None, "--export", help="Write the inference weights into this folder."),
+) -> None:
+    """Train a model with its paper's recipe (see upscale/training/recipes.py for every deviation)."""
+    (factor,) = parse_scales(scale)[:1]
+    cfg = TrainConfig(
+        model=model, scale=factor, data=tuple(Path(d) for d in parse_names(data)),
+        out=out or Path("runs") / f"{model.lower()}_x{factor}", val=None if val.lower() == "none" else val,
+        steps=steps, batch=batch, patch=patch, lr=lr, augment=augment, device=device, precision=precision,
+        seed=seed, workers=workers, log_every=log_every, val_every=val_every,
+        checkpoint_every=checkpoint_every, resume=resume, compile=compile_, export=export,
+    )
+    try:
+        with progress_bar() as report:
+            result = train(cfg, report, _show)
+    except KeyboardInterrupt:
+        err_console.print(f"interrupted; checkpoint saved in {cfg.out}; continue with --resume", highlight=False)
+        raise typer.Exit(130) from None
+    best = f", best {cfg.val} PSNR {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
+    out_console.print(f"trained {result.steps} steps{best}; checkpoint {result.checkpoint}")
+    if result.exported:
+        out_console.print(f"weights written to {result.exported}")

@@ -1,0 +1,306 @@
+"""The training loop, top to bottom: setup -> loop {lr, step, log, validate, checkpoint} -> export.
+
+One function per stage. The library reports through two callbacks: ``progress`` for a
+bar and ``log`` for one record per interval (the CLI decides how to show them); every
+record also goes to ``OUT/log.jsonl``, so a run's history sits beside its checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ..datasets import resolve_set
+from ..engine import LoadedModel, pick_autocast, pick_device
+from ..errors import UpscaleError, UsageError
+from ..evaluate import evaluate
+from ..methods import network_planes
+from ..models import create_model, get_spec
+from ..progress import Progress, ProgressFn, no_progress
+from ..weights import describe, save_weights, weights_filename
+from . import distributed
+from .checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
+from .data import PatchDataset, PatchSpec, load_hr_images, make_loader
+from .losses import supervised_loss, training_module
+from .recipes import Recipe, hr_patch_size, recipe_for
+
+LogFn = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What the user asked for; ``None`` fields take the model's recipe value."""
+
+    model: str
+    scale: int
+    data: tuple[Path, ...]
+    out: Path
+    val: Optional[str] = "Set5"
+    steps: Optional[int] = None
+    batch: Optional[int] = None
+    patch: Optional[int] = None
+    lr: Optional[float] = None
+    augment: Optional[bool] = None
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+    workers: Optional[int] = None
+    log_every: int = 100
+    val_every: int = 5000
+    checkpoint_every: int = 5000
+    checkpoint_minutes: float = 5.0
+    resume: bool = False
+    compile: bool = False
+    export: Optional[Path] = None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    steps: int
+    best_psnr: Optional[float]
+    checkpoint: Path
+    exported: Optional[Path]
+
+
+def resolve_recipe(cfg: TrainConfig) -> Recipe:
+    """The recipe with the command line's overrides applied."""
+    recipe = recipe_for(cfg.model)
+    overrides = {"steps": cfg.steps, "batch": cfg.batch, "patch": cfg.patch, "lr": cfg.lr, "augment": cfg.augment}
+    recipe = dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
+    if cfg.augment is False:  # no augmentation at all: no flips, rotations or rescaling
+        recipe = dataclasses.replace(recipe, scale_aug=())
+    for name in ("steps", "batch", "patch"):
+        if getattr(recipe, name) < 1:
+            raise UsageError(f"--{name} must be at least 1")
+    return recipe
+
+
+def lr_factor(recipe: Recipe, step: int) -> float:
+    """Multiplier of the base learning rate at ``step``: warm-up, then cosine or step decay."""
+    if step < recipe.warmup:
+        return (step + 1) / recipe.warmup
+    if recipe.schedule == "step":
+        return 0.5 ** (step // recipe.step_every) if recipe.step_every else 1.0
+    progress = (step - recipe.warmup) / max(1, recipe.steps - recipe.warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def clip_gradients(recipe: Recipe, net: nn.Module, lr: float) -> None:
+    if recipe.clip == "norm":
+        torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.clip_value)
+    elif recipe.clip == "adjustable":  # VDSR: the bound grows as the learning rate falls
+        torch.nn.utils.clip_grad_value_(net.parameters(), recipe.clip_value / lr)
+
+
+class Run:
+    """The state of one training run: built once, then stepped."""
+
+    def __init__(self, cfg: TrainConfig, log: LogFn) -> None:
+        self.cfg, self.log = cfg, log
+        self.spec = get_spec(cfg.model)
+        self.spec.check_scale(cfg.scale)
+        self.net_scale = self.spec.network_scale(cfg.scale)
+        self.recipe = resolve_recipe(cfg)
+        self.device = pick_device(cfg.device)
+        self.dist = distributed.setup(self.device.type)
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.backends.cudnn.benchmark = True
+        self.autocast = pick_autocast(cfg.precision, self.device)
+        self.scales = self.recipe.multi_scale or (self.net_scale,)
+        torch.manual_seed(cfg.seed)
+        self.net = create_model(self.spec.name, cfg.scale).to(self.device)
+        self.module = self._wrap(training_module(self.recipe, self.net))
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.recipe.lr, weight_decay=self.recipe.weight_decay)
+        self.scaler = torch.amp.GradScaler(enabled=self.autocast is torch.float16)
+        self.step, self.best_psnr, self.best_step = 0, None, None
+        self.images = load_hr_images(cfg.data, warn=lambda m: log({"warning": m}) if self.dist.main else None)
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if self.device.type == "cuda":
+            module = module.to(memory_format=torch.channels_last)
+        if self.cfg.compile:
+            module = torch.compile(module)
+        if self.dist.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            module = DistributedDataParallel(module, device_ids=ids)
+        return module
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.cfg.out / "last.pt"
+
+    def loader(self) -> Any:
+        hr = hr_patch_size(self.spec.name, self.scales, self.recipe.patch)
+        spec = PatchSpec(
+            scales=self.scales,
+            hr_patch=hr,
+            color=self.spec.color_space.value,
+            pre_upsample=self.spec.input_kind.value == "pre_upsampled",
+            augment=self.recipe.augment,
+            scale_aug=self.recipe.scale_aug,
+        )
+        length = self.recipe.steps * self.dist.world * self.recipe.batch
+        dataset = PatchDataset(self.images, spec, self.cfg.seed, length)
+        workers = self.cfg.workers if self.cfg.workers is not None else (4 if self.device.type == "cuda" else 0)
+        return make_loader(
+            dataset, self.recipe.batch, self.step, self.recipe.steps, self.dist.rank, self.dist.world,
+            workers=workers, pin_memory=self.device.type == "cuda",
+        )
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+        lr = self.recipe.lr * lr_factor(self.recipe, self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        layout = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
+        x = x.to(self.device, non_blocking=True, memory_format=layout)
+        y = y.to(self.device, non_blocking=True)
+        with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
+            outputs = self.module(x)
+            loss = supervised_loss(self.recipe, outputs, y, self.step, self.recipe.steps)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        clip_gradients(self.recipe, self.net, lr)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise UpscaleError(f"loss became {value} at step {self.step}; lower --lr or check the data")
+        return value
+
+    def validate(self, bench: Any) -> float:
+        model = LoadedModel(self.spec, self.cfg.scale, self.net)
+        planes = network_planes(model, tile=0, device=str(self.device), precision="fp32")
+        psnr = evaluate(self.spec.name, planes, bench, self.cfg.scale).psnr
+        self.net.train()
+        if self.best_psnr is None or psnr > self.best_psnr:
+            self.best_psnr, self.best_step = psnr, self.step
+            save_weights(self.cfg.out / "best.safetensors", self.net, self.metadata())
+        return psnr
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "model": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "best_psnr": self.best_psnr,
+            "best_step": self.best_step,
+            "rng": rng_state(),
+            "config": {"model": self.spec.name, "scale": self.cfg.scale, "seed": self.cfg.seed},
+            "recipe": dataclasses.asdict(self.recipe),
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        want = {"model": self.spec.name, "scale": self.cfg.scale, "seed": self.cfg.seed}
+        if state["config"] != want:
+            raise UsageError(f"{self.checkpoint_path} is a run of {state['config']}, not {want}")
+        if state["recipe"] != dataclasses.asdict(self.recipe):
+            raise UsageError(f"{self.checkpoint_path} was trained with another recipe; resume with the same flags")
+        self.net.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step, self.best_psnr, self.best_step = state["step"], state["best_psnr"], state["best_step"]
+        restore_rng(state["rng"])
+
+    def metadata(self) -> dict:
+        data = [{"folder": p.name, "images": sum(1 for im in self.images if im.path.parent == p)} for p in self.cfg.data]
+        return describe(
+            self.spec,
+            self.net_scale,
+            self.spec.config_cls(),
+            training_data=data,
+            excluded=["BSD200/302003 (Set5 woman is a crop of it)"],
+            steps=self.step,
+            val={"set": self.cfg.val, "psnr": self.best_psnr, "step": self.best_step} if self.cfg.val else None,
+            recipe=dataclasses.asdict(self.recipe),
+            precision=str(self.autocast or torch.float32),
+            seed=self.cfg.seed,
+        )
+
+
+def _start(run: Run) -> None:
+    """Resume from ``last.pt`` when asked; refuse to overwrite a run that was not asked to resume."""
+    path = run.checkpoint_path
+    if run.cfg.resume:
+        if not path.is_file():
+            raise UsageError(f"--resume: no checkpoint at {path}")
+        run.load(load_checkpoint(path))
+    elif path.exists():
+        raise UsageError(f"{path} exists; pass --resume to continue that run or choose another --out")
+
+
+def _append_log(path: Path, record: dict) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def train(cfg: TrainConfig, progress: ProgressFn = no_progress, log: LogFn = lambda r: None) -> TrainResult:
+    """Train ``cfg.model`` at ``cfg.scale`` to ``cfg.out``; resumable, rank 0 writes everything."""
+    run = Run(cfg, log)
+    main = run.dist.main
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    _start(run)
+
+    def record(entry: dict) -> None:
+        if main:
+            log(entry)
+            _append_log(cfg.out / "log.jsonl", entry)
+    bench = resolve_set(cfg.val) if cfg.val and main else None
+    steps, batch = run.recipe.steps, run.recipe.batch
+    record({"event": "start", "model": run.spec.name, "scale": cfg.scale, "step": run.step, "steps": steps,
+            "batch": batch, "world": run.dist.world, "device": str(run.device), "images": len(run.images)})
+    last_save, window_loss, window_start, window_steps = time.monotonic(), 0.0, time.monotonic(), 0
+    try:
+        run.net.train()
+        for x, y, _ in run.loader():
+            loss = run.train_step(x, y)
+            window_loss, window_steps = window_loss + loss, window_steps + 1
+            progress(Progress("train", run.step, steps, f"loss {loss:.5f}"))
+            if run.step % cfg.log_every == 0 or run.step == steps:
+                elapsed = time.monotonic() - window_start
+                record({"step": run.step, "loss": window_loss / window_steps, "lr": run.optimizer.param_groups[0]["lr"],
+                        "samples_per_s": window_steps * batch * run.dist.world / max(elapsed, 1e-9)})
+                window_loss, window_start, window_steps = 0.0, time.monotonic(), 0
+            if bench is not None and (run.step % cfg.val_every == 0 or run.step == steps):
+                record({"step": run.step, "val_set": bench.name, "val_psnr": run.validate(bench)})
+            due = run.step % cfg.checkpoint_every == 0 or time.monotonic() - last_save > 60 * cfg.checkpoint_minutes
+            if main and due:  # the other ranks need not wait: the next all-reduce keeps them in step
+                save_checkpoint(run.checkpoint_path, run.state())
+                last_save = time.monotonic()
+    except KeyboardInterrupt:
+        if main:
+            save_checkpoint(run.checkpoint_path, run.state())
+        raise
+    finally:
+        distributed.teardown(run.dist)
+    if main:
+        save_checkpoint(run.checkpoint_path, run.state())
+    exported = export_weights(run, cfg.export) if cfg.export and main else None
+    record({"event": "end", "step": run.step, "best_psnr": run.best_psnr, "exported": str(exported) if exported else None})
+    return TrainResult(run.step, run.best_psnr, run.checkpoint_path, exported)
+
+
+def export_weights(run: Run, folder: Path) -> Path:
+    """The inference weights (the best validated ones if validation ran) with their metadata."""
+    target = folder / weights_filename(run.spec, run.cfg.scale)
+    best = run.cfg.out / "best.safetensors"
+    if best.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_bytes(best.read_bytes())
+        tmp.replace(target)
+    else:
+        save_weights(target, run.net, run.metadata())
+    return target
