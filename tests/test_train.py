@@ -130,3 +130,50 @@ def test_ddp_two_gloo_processes(one_image, tmp_path):
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert records[0]["world"] == 2
     assert sum(1 for r in records if r.get("event") == "start") == 1  # rank 0 alone writes
+
+
+def test_srgan_adversarial_phase_from_srresnet(one_image, tmp_path):
+    data = one_image(48)
+    pre = tiny_config("srgan", data, tmp_path / "pre", steps=3, patch=12, export=tmp_path / "w")
+    train(pre)
+    srresnet = tmp_path / "w" / "srgan_x2_mse.safetensors"
+    assert srresnet.is_file()
+    logs = []
+    gan = tiny_config("srgan", data, tmp_path / "gan", steps=4, patch=12, gan=True, init=srresnet,
+                      export=tmp_path / "w", log_every=1)
+    train(gan, log=logs.append)
+    steps = [r for r in logs if "d_loss" in r]
+    assert len(steps) == 4 and all(np.isfinite([r["loss"], r["d_loss"], r["content"]]).all() for r in steps)
+    from upscale.weights import read_weights
+
+    _, meta = read_weights(tmp_path / "w" / "srgan_x2.safetensors")
+    assert meta["variant"] == "srgan-mse" and meta["init"]["file"] == "srgan_x2_mse.safetensors"
+    state = torch.load(tmp_path / "gan" / "last.pt", weights_only=True)
+    assert state["adversary"]["variant"] == "srgan-mse" and "disc" in state["adversary"]
+
+
+def test_gan_needs_init_and_a_discriminator(one_image, tmp_path):
+    from upscale.errors import UsageError
+
+    data = one_image(24)
+    with pytest.raises(UsageError, match="--init"):
+        train(tiny_config("srgan", data, tmp_path / "a", gan=True))
+    with pytest.raises(UsageError, match="adversarial"):
+        train(tiny_config("fsrcnn", data, tmp_path / "b", gan=True))
+
+
+def test_vgg54_content_loss_from_a_local_file(tmp_path):
+    from upscale.training.vgg import VGG54, find_vgg_weights, load_vgg54
+
+    torch.manual_seed(0)
+    path = tmp_path / "vgg19.pth"
+    torch.save({f"features.{k}": v for k, v in VGG54().features.state_dict().items()}, path)
+    vgg = load_vgg54(path)
+    assert find_vgg_weights(path) == path
+    out = vgg(torch.rand(1, 3, 32, 32))
+    assert out.shape == (1, 512, 2, 2)
+    torch.save({"classifier.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")
+    from upscale.errors import WeightsError
+
+    with pytest.raises(WeightsError):
+        load_vgg54(tmp_path / "bad.pth")

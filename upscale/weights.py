@@ -31,16 +31,18 @@ def weights_dir() -> Path:
     return Path(os.environ.get("UPSCALE_WEIGHTS", REPO_WEIGHTS))
 
 
-def weights_filename(spec: ModelSpec, scale: int) -> str:
-    """``vdsr.safetensors`` for one-model-for-all-scales networks, else ``rdn_x4.safetensors``."""
-    if spec.multi_scale:
-        return f"{spec.name}.safetensors"
-    return f"{spec.name}_x{spec.network_scale(scale)}.safetensors"
+def weights_filename(spec: ModelSpec, scale: int, variant: Optional[str] = None) -> str:
+    """``vdsr.safetensors`` for one-model-for-all-scales networks, else ``rdn_x4.safetensors``.
+
+    A ``variant`` (SRGAN's MSE-trained generator, ``mse``) is a suffix: ``srgan_x4_mse``.
+    """
+    stem = spec.name if spec.multi_scale else f"{spec.name}_x{spec.network_scale(scale)}"
+    return f"{stem}_{variant}.safetensors" if variant else f"{stem}.safetensors"
 
 
-def shipped_weights(spec: ModelSpec, scale: int) -> Optional[Path]:
+def shipped_weights(spec: ModelSpec, scale: int, variant: Optional[str] = None) -> Optional[Path]:
     """The shipped file for ``spec`` at ``scale``, or None if there is none yet."""
-    path = weights_dir() / weights_filename(spec, scale)
+    path = weights_dir() / weights_filename(spec, scale, variant)
     return path if path.is_file() else None
 
 

@@ -45,6 +45,11 @@ def train_command(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the network."),
     export: Optional[Path] = typer.Option(None, "--export", help="Write the inference weights into this folder."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from these weights (required by --gan)."),
+    gan: bool = typer.Option(False, "--gan", help="SRGAN's adversarial phase, from --init SRResNet weights."),
+    vgg_weights: Optional[Path] = typer.Option(
+        None, "--vgg-weights", help="VGG19 ImageNet state dict for the VGG54 loss (default: torch hub cache, else MSE)."
+    ),
 ) -> None:
     """Train a model with its paper's recipe (see upscale/training/recipes.py for every deviation)."""
     (factor,) = parse_scales(scale)[:1]
@@ -54,6 +59,7 @@ def train_command(
         steps=steps, batch=batch, patch=patch, lr=lr, augment=augment, device=device, precision=precision,
         seed=seed, workers=workers, log_every=log_every, val_every=val_every,
         checkpoint_every=checkpoint_every, resume=resume, compile=compile_, export=export,
+        init=init, gan=gan, vgg_weights=vgg_weights,
     )
     try:
         with progress_bar() as report:

@@ -55,6 +55,7 @@ class ModelSpec:
     multi_scale: bool = False  # one set of weights serves every scale (VDSR)
     scale_map: dict[int, int] = field(default_factory=dict)
     radius_of: Optional[Callable[[Any, int], int]] = None  # reach of a config at a network scale
+    discriminator: Optional[Callable[[], nn.Module]] = None  # for adversarial training (SRGAN)
 
     def network_scale(self, scale: int) -> int:
         """The scale the network runs at to serve ``scale``."""

@@ -11,9 +11,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 from ..errors import ModelError
 from ..models import InputKind, get_spec
+
+
+@dataclass(frozen=True)
+class AdversarialRecipe:
+    """The adversarial phase (SRGAN): started from the MSE-trained generator."""
+
+    lr: float = 1e-4
+    steps: int = 200_000  # paper: 1e5 at lr 1e-4, then 1e5 at 1e-5
+    adversarial_weight: float = 1e-3
+    batch: int = 16
 
 
 @dataclass(frozen=True)
@@ -25,7 +36,8 @@ class Recipe:
     patch: int  # LR px for LR models, HR px for pre-upsampled models
     steps: int
     schedule: str = "cosine"  # "cosine" | "step"
-    step_every: int = 0  # for "step": halve every this many steps
+    step_every: int = 0  # for "step": multiply by step_gamma every this many steps
+    step_gamma: float = 0.5
     warmup: int = 0
     weight_decay: float = 0.0
     clip: str = "none"  # "none" | "norm" | "adjustable" (VDSR: |g| <= theta / lr)
@@ -34,6 +46,7 @@ class Recipe:
     scale_aug: tuple[float, ...] = ()
     multi_scale: tuple[int, ...] = ()  # scales mixed within one batch (VDSR)
     alpha_decay: float = 0.5  # DRCN: fraction of the run over which alpha falls from 1 to 0
+    adversarial: Optional[AdversarialRecipe] = None
     notes: str = ""
 
 
@@ -85,8 +98,11 @@ RECIPES: dict[str, Recipe] = {
     ),
     "srgan": Recipe(
         "mse", "final", lr=1e-4, batch=16, patch=24, steps=300_000,
+        adversarial=AdversarialRecipe(),
         notes="SRResNet (MSE) pre-training, paper: 350k ImageNet images, 96 px HR patches, Adam 1e-4, "
-        "1M iterations; targets in [0, 1] rather than [-1, 1].",
+        "1M iterations; targets in [0, 1] rather than [-1, 1]. The adversarial phase (--gan) alternates "
+        "one discriminator and one generator update, content loss VGG54 when VGG19 weights are on disk, "
+        "else MSE (the paper's SRGAN-MSE variant), plus 1e-3 x the adversarial loss.",
     ),
 }
 

@@ -26,8 +26,9 @@ from ..evaluate import evaluate
 from ..methods import network_planes
 from ..models import create_model, get_spec
 from ..progress import Progress, ProgressFn, no_progress
-from ..weights import describe, save_weights, weights_filename
+from ..weights import describe, load_into, read_weights, save_weights, weights_filename
 from . import distributed
+from .adversarial import Adversary
 from .checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from .data import PatchDataset, PatchSpec, load_hr_images, make_loader
 from .losses import supervised_loss, training_module
@@ -61,6 +62,9 @@ class TrainConfig:
     resume: bool = False
     compile: bool = False
     export: Optional[Path] = None
+    init: Optional[Path] = None  # start from these weights (the SRResNet ones for --gan)
+    gan: bool = False  # SRGAN's adversarial phase
+    vgg_weights: Optional[Path] = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,11 @@ class TrainResult:
 def resolve_recipe(cfg: TrainConfig) -> Recipe:
     """The recipe with the command line's overrides applied."""
     recipe = recipe_for(cfg.model)
+    if cfg.gan:
+        adv = recipe.adversarial
+        if adv is None:
+            raise UsageError(f"--gan: {cfg.model} has no adversarial phase (only srgan does)")
+        recipe = dataclasses.replace(recipe, lr=adv.lr, steps=adv.steps, batch=adv.batch, schedule="step")
     overrides = {"steps": cfg.steps, "batch": cfg.batch, "patch": cfg.patch, "lr": cfg.lr, "augment": cfg.augment}
     recipe = dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
     if cfg.augment is False:  # no augmentation at all: no flips, rotations or rescaling
@@ -81,6 +90,8 @@ def resolve_recipe(cfg: TrainConfig) -> Recipe:
     for name in ("steps", "batch", "patch"):
         if getattr(recipe, name) < 1:
             raise UsageError(f"--{name} must be at least 1")
+    if cfg.gan:  # the paper's second half runs at a tenth of the learning rate
+        recipe = dataclasses.replace(recipe, step_every=max(1, recipe.steps // 2), step_gamma=0.1)
     return recipe
 
 
@@ -89,7 +100,7 @@ def lr_factor(recipe: Recipe, step: int) -> float:
     if step < recipe.warmup:
         return (step + 1) / recipe.warmup
     if recipe.schedule == "step":
-        return 0.5 ** (step // recipe.step_every) if recipe.step_every else 1.0
+        return recipe.step_gamma ** (step // recipe.step_every) if recipe.step_every else 1.0
     progress = (step - recipe.warmup) / max(1, recipe.steps - recipe.warmup)
     return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
@@ -123,7 +134,24 @@ class Run:
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.recipe.lr, weight_decay=self.recipe.weight_decay)
         self.scaler = torch.amp.GradScaler(enabled=self.autocast is torch.float16)
         self.step, self.best_psnr, self.best_step = 0, None, None
+        self.init_meta = self._load_init(cfg.init) if cfg.init else None
+        self.adversary = self._adversary() if cfg.gan else None
         self.images = load_hr_images(cfg.data, warn=lambda m: log({"warning": m}) if self.dist.main else None)
+
+    def _load_init(self, path: Path) -> dict:
+        state, meta = read_weights(path)
+        if meta.get("arch") != self.spec.name:
+            raise UsageError(f"--init {path}: weights of {meta.get('arch')!r}, not {self.spec.name!r}")
+        load_into(self.net, {k: v.to(self.device) for k, v in state.items()}, path)
+        return {"file": path.name, "steps": meta.get("steps"), "variant": meta.get("variant")}
+
+    def _adversary(self) -> Adversary:
+        if self.init_meta is None:
+            raise UsageError("--gan starts from the MSE-trained generator: pass --init WEIGHTS")
+        if self.autocast is torch.float16:
+            raise UsageError("--gan runs in bf16 or fp32, not fp16")
+        adv = self.recipe.adversarial
+        return Adversary(self.spec, adv, self.device, self._wrap, self.cfg.vgg_weights)
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if self.device.type == "cuda":
@@ -157,13 +185,23 @@ class Run:
             workers=workers, pin_memory=self.device.type == "cuda",
         )
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> float:
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
         lr = self.recipe.lr * lr_factor(self.recipe, self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         layout = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
         x = x.to(self.device, non_blocking=True, memory_format=layout)
         y = y.to(self.device, non_blocking=True)
+        if self.adversary is not None:
+            values = self.adversary.step(self.module, self.optimizer, x, y, self.autocast, lr)
+        else:
+            values = {"loss": self.supervised_step(x, y, lr)}
+        self.step += 1
+        if not math.isfinite(values["loss"]):
+            raise UpscaleError(f"loss became {values['loss']} at step {self.step}; lower --lr or check the data")
+        return values
+
+    def supervised_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
         with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
             outputs = self.module(x)
             loss = supervised_loss(self.recipe, outputs, y, self.step, self.recipe.steps)
@@ -173,18 +211,14 @@ class Run:
         clip_gradients(self.recipe, self.net, lr)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        self.step += 1
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise UpscaleError(f"loss became {value} at step {self.step}; lower --lr or check the data")
-        return value
+        return float(loss.detach())
 
     def validate(self, bench: Any) -> float:
         model = LoadedModel(self.spec, self.cfg.scale, self.net)
         planes = network_planes(model, tile=0, device=str(self.device), precision="fp32")
         psnr = evaluate(self.spec.name, planes, bench, self.cfg.scale).psnr
         self.net.train()
-        if self.best_psnr is None or psnr > self.best_psnr:
+        if self.adversary is None and (self.best_psnr is None or psnr > self.best_psnr):
             self.best_psnr, self.best_step = psnr, self.step
             save_weights(self.cfg.out / "best.safetensors", self.net, self.metadata())
         return psnr
@@ -200,6 +234,7 @@ class Run:
             "rng": rng_state(),
             "config": {"model": self.spec.name, "scale": self.cfg.scale, "seed": self.cfg.seed},
             "recipe": dataclasses.asdict(self.recipe),
+            "adversary": self.adversary.state() if self.adversary else None,
         }
 
     def load(self, state: dict[str, Any]) -> None:
@@ -213,6 +248,8 @@ class Run:
         self.scaler.load_state_dict(state["scaler"])
         self.step, self.best_psnr, self.best_step = state["step"], state["best_psnr"], state["best_step"]
         restore_rng(state["rng"])
+        if self.adversary is not None:
+            self.adversary.load(state["adversary"])
 
     def metadata(self) -> dict:
         data = [{"folder": p.name, "images": sum(1 for im in self.images if im.path.parent == p)} for p in self.cfg.data]
@@ -227,6 +264,9 @@ class Run:
             recipe=dataclasses.asdict(self.recipe),
             precision=str(self.autocast or torch.float32),
             seed=self.cfg.seed,
+            init=self.init_meta,
+            variant=self.adversary.variant if self.adversary else "mse",
+            vgg_weights=self.adversary.vgg_source if self.adversary else None,
         )
 
 
@@ -261,18 +301,20 @@ def train(cfg: TrainConfig, progress: ProgressFn = no_progress, log: LogFn = lam
     steps, batch = run.recipe.steps, run.recipe.batch
     record({"event": "start", "model": run.spec.name, "scale": cfg.scale, "step": run.step, "steps": steps,
             "batch": batch, "world": run.dist.world, "device": str(run.device), "images": len(run.images)})
-    last_save, window_loss, window_start, window_steps = time.monotonic(), 0.0, time.monotonic(), 0
+    last_save, window, window_start, window_steps = time.monotonic(), {}, time.monotonic(), 0
     try:
         run.net.train()
         for x, y, _ in run.loader():
-            loss = run.train_step(x, y)
-            window_loss, window_steps = window_loss + loss, window_steps + 1
-            progress(Progress("train", run.step, steps, f"loss {loss:.5f}"))
+            values = run.train_step(x, y)
+            window = {k: window.get(k, 0.0) + v for k, v in values.items()}
+            window_steps += 1
+            progress(Progress("train", run.step, steps, f"loss {values['loss']:.5f}"))
             if run.step % cfg.log_every == 0 or run.step == steps:
                 elapsed = time.monotonic() - window_start
-                record({"step": run.step, "loss": window_loss / window_steps, "lr": run.optimizer.param_groups[0]["lr"],
+                means = {k: v / window_steps for k, v in window.items()}
+                record({"step": run.step, **means, "lr": run.optimizer.param_groups[0]["lr"],
                         "samples_per_s": window_steps * batch * run.dist.world / max(elapsed, 1e-9)})
-                window_loss, window_start, window_steps = 0.0, time.monotonic(), 0
+                window, window_start, window_steps = {}, time.monotonic(), 0
             if bench is not None and (run.step % cfg.val_every == 0 or run.step == steps):
                 record({"step": run.step, "val_set": bench.name, "val_psnr": run.validate(bench)})
             due = run.step % cfg.checkpoint_every == 0 or time.monotonic() - last_save > 60 * cfg.checkpoint_minutes
@@ -294,7 +336,9 @@ def train(cfg: TrainConfig, progress: ProgressFn = no_progress, log: LogFn = lam
 
 def export_weights(run: Run, folder: Path) -> Path:
     """The inference weights (the best validated ones if validation ran) with their metadata."""
-    target = folder / weights_filename(run.spec, run.cfg.scale)
+    # A generator that has a discriminator but was trained without it is the MSE variant.
+    variant = "mse" if run.spec.discriminator is not None and run.adversary is None else None
+    target = folder / weights_filename(run.spec, run.cfg.scale, variant)
     best = run.cfg.out / "best.safetensors"
     if best.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,80 @@
+"""SRGAN's adversarial phase: a discriminator, its optimiser, and the generator's content loss.
+
+Each step updates the discriminator once on real and generated patches, then the
+generator once on content + ``adversarial_weight`` x the adversarial loss (k = 1 in
+the paper). The content loss is VGG54 when VGG19 weights are on disk, else the
+pixel MSE of the paper's SRGAN-MSE variant; which one ran is in the weights' metadata.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import UsageError
+from ..models import ModelSpec
+from .recipes import AdversarialRecipe
+from .vgg import find_vgg_weights, load_vgg54
+
+
+class Adversary:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        recipe: AdversarialRecipe,
+        device: torch.device,
+        wrap: Callable[[nn.Module], nn.Module],
+        vgg_weights: Optional[Path],
+    ) -> None:
+        if spec.discriminator is None:
+            raise UsageError(f"{spec.name} has no discriminator; --gan is for srgan")
+        self.recipe = recipe
+        self.disc_net = spec.discriminator().to(device)
+        self.disc = wrap(self.disc_net)
+        self.optimizer = torch.optim.Adam(self.disc_net.parameters(), lr=recipe.lr, betas=(0.9, 0.999))
+        path = find_vgg_weights(vgg_weights)
+        self.vgg = load_vgg54(path).to(device) if path else None
+        self.variant = "srgan-vgg54" if self.vgg is not None else "srgan-mse"
+        self.vgg_source = path.name if path else None
+
+    def content(self, sr: Tensor, hr: Tensor) -> Tensor:
+        if self.vgg is None:
+            return F.mse_loss(sr, hr)
+        return F.mse_loss(self.vgg(sr), self.vgg(hr))
+
+    def step(self, generator: nn.Module, g_optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor,
+             autocast: Optional[torch.dtype], lr: float) -> dict[str, float]:
+        """One discriminator and one generator update; returns both losses."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        amp = dict(device_type=x.device.type, dtype=autocast, enabled=autocast is not None)
+        n = y.shape[0]
+        real, fake = torch.ones(n, 1, device=y.device), torch.zeros(n, 1, device=y.device)
+        with torch.autocast(**amp):
+            sr = generator(x)
+            logits = self.disc(torch.cat([y, sr.detach()]))
+        d_loss = F.binary_cross_entropy_with_logits(logits.float(), torch.cat([real, fake]))
+        self.optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizer.step()
+        with torch.autocast(**amp):
+            content = self.content(sr, y)
+            fooled = F.binary_cross_entropy_with_logits(self.disc(sr).float(), real)
+        g_loss = content.float() + self.recipe.adversarial_weight * fooled
+        g_optimizer.zero_grad(set_to_none=True)
+        g_loss.backward()
+        g_optimizer.step()
+        return {"loss": float(g_loss.detach()), "content": float(content.detach()), "d_loss": float(d_loss.detach())}
+
+    def state(self) -> dict[str, Any]:
+        return {"disc": self.disc_net.state_dict(), "optimizer": self.optimizer.state_dict(), "variant": self.variant}
+
+    def load(self, state: dict[str, Any]) -> None:
+        if state["variant"] != self.variant:
+            raise UsageError(f"the run used {state['variant']}, but this resume would use {self.variant}")
+        self.disc_net.load_state_dict(state["disc"])
+        self.optimizer.load_state_dict(state["optimizer"])
