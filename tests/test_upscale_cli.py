@@ -105,3 +105,24 @@ def test_bench_reports_latency_and_peak_memory(cli):
     assert row["parameters"] == 22729
     bad = cli(["bench", "--model", "espcn", "--size", "40by30", "--random-init"])
     assert bad.exit_code == 2
+
+
+def test_bench_train_reports_a_training_step(cli, tmp_path):
+    result = cli(["bench", "--train", "--model", "lapsrn", "-x", "4", "--batch", "2", "--patch", "8",
+                  "--runs", "1", "--device", "cpu", "--json"])
+    assert result.exit_code == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert (row["model"], row["batch"], row["input_side"], row["target_side"]) == ("lapsrn", 2, 8, 32)
+    assert row["median_step_seconds"] > 0 and row["peak_memory_bytes"] > 0
+    readme = tmp_path / "R.md"
+    readme.write_text("a\n<!-- upscale:train-bench -->\nold\n<!-- /upscale:train-bench -->\nb\n")
+    written = cli(["bench", "--train", "--model", "espcn", "-x", "2", "--batch", "2", "--patch", "8",
+                   "--runs", "1", "--device", "cpu", "--readme", str(readme)])
+    assert written.exit_code == 0, written.stderr
+    text = readme.read_text()
+    assert "old" not in text and "| espcn | x2 | 2 |" in text and text.startswith("a\n") and text.endswith("b\n")
+
+
+def test_bench_without_model_needs_train(cli):
+    result = cli(["bench"])
+    assert result.exit_code == 2 and "--model" in result.stderr

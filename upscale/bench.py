@@ -7,20 +7,24 @@ peak RSS on the CPU, which is monotonic: run one model per process to read it al
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Any, Optional
 
 import numpy as np
 import torch
 
-from .engine import LoadedModel, pick_device, upscale_image
-from .models import count_parameters
+from .engine import LoadedModel, pick_autocast, pick_device, upscale_image
+from .models import count_parameters, create_model, get_spec
 from .progress import Progress, ProgressFn, no_progress
 from .synthetic import demo_image
+from .training.losses import training_module
+from .training.recipes import hr_patch_size, recipe_for
+from .training.trainer import supervised_update
 
 
 @dataclass(frozen=True)
@@ -94,3 +98,83 @@ def bench_model(
         peak_memory_bytes=torch.cuda.max_memory_allocated(dev) if cuda else peak_rss_bytes(),
         memory_kind="cuda_max_allocated" if cuda else "process_peak_rss",
     )
+
+
+@dataclass(frozen=True)
+class TrainStepResult:
+    model: str
+    scale: int
+    batch: int
+    input_side: int
+    target_side: int
+    device: str
+    precision: str
+    median_step_seconds: float
+    samples_per_second: float
+    peak_memory_bytes: int
+    memory_kind: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def bench_train_step(
+    name: str,
+    scale: int,
+    device: Optional[str] = None,
+    precision: Optional[str] = None,
+    batch: Optional[int] = None,
+    patch: Optional[int] = None,
+    runs: int = 3,
+) -> TrainStepResult:
+    """Time one optimiser step of ``name``'s recipe on random patches of the recipe's size."""
+    spec = get_spec(name)
+    recipe = recipe_for(name)
+    recipe = dataclasses.replace(recipe, batch=batch or recipe.batch, patch=patch or recipe.patch)
+    net_scale = spec.network_scale(scale)
+    hr = hr_patch_size(spec.name, recipe.multi_scale or (net_scale,), recipe.patch)
+    side = hr if spec.input_kind.value == "pre_upsampled" else hr // net_scale
+    dev = pick_device(device)
+    autocast = pick_autocast(precision, dev)
+    torch.manual_seed(0)
+    net = create_model(spec.name, scale).to(dev)
+    layout = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
+    module = training_module(recipe, net).to(memory_format=layout)
+    optimizer = torch.optim.Adam(net.parameters(), lr=recipe.lr)
+    scaler = torch.amp.GradScaler(enabled=autocast is torch.float16)
+    x = torch.rand(recipe.batch, spec.in_channels, side, side, device=dev).to(memory_format=layout)
+    y = torch.rand(recipe.batch, spec.in_channels, hr, hr, device=dev)
+
+    def one(step: int) -> float:
+        start = time.perf_counter()
+        supervised_update(recipe, module, net, optimizer, scaler, autocast, x, y, recipe.lr, step)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        return time.perf_counter() - start
+
+    one(0)  # warm-up: allocator, cuDNN autotuning
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    median = statistics.median(one(i + 1) for i in range(runs))
+    cuda = dev.type == "cuda"
+    return TrainStepResult(
+        model=spec.name,
+        scale=scale,
+        batch=recipe.batch,
+        input_side=side,
+        target_side=hr,
+        device=str(dev),
+        precision=str(autocast or torch.float32).removeprefix("torch."),
+        median_step_seconds=median,
+        samples_per_second=recipe.batch / median,
+        peak_memory_bytes=torch.cuda.max_memory_allocated(dev) if cuda else peak_rss_bytes(),
+        memory_kind="cuda_max_allocated" if cuda else "process_peak_rss",
+    )
+
+
+def bench_train_step_isolated(*args: Any, **kwargs: Any) -> TrainStepResult:
+    """:func:`bench_train_step` in a fresh process, so the CPU's peak RSS is this model's alone."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(bench_train_step, args, kwargs)

@@ -112,6 +112,30 @@ def clip_gradients(recipe: Recipe, net: nn.Module, lr: float) -> None:
         torch.nn.utils.clip_grad_value_(net.parameters(), recipe.clip_value / lr)
 
 
+def supervised_update(
+    recipe: Recipe,
+    module: nn.Module,
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    autocast: Optional[torch.dtype],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    step: int,
+) -> float:
+    """One optimiser step on the recipe's loss; the training loop and ``bench --train`` share it."""
+    with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
+        loss = supervised_loss(recipe, module(x), y, step, recipe.steps)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    clip_gradients(recipe, net, lr)
+    scaler.step(optimizer)
+    scaler.update()
+    return float(loss.detach())
+
+
 class Run:
     """The state of one training run: built once, then stepped."""
 
@@ -134,6 +158,7 @@ class Run:
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.recipe.lr, weight_decay=self.recipe.weight_decay)
         self.scaler = torch.amp.GradScaler(enabled=self.autocast is torch.float16)
         self.step, self.best_psnr, self.best_step = 0, None, None
+        self.last_psnr: Optional[float] = None
         self.init_meta = self._load_init(cfg.init) if cfg.init else None
         self.adversary = self._adversary() if cfg.gan else None
         self.images = load_hr_images(cfg.data, warn=lambda m: log({"warning": m}) if self.dist.main else None)
@@ -202,22 +227,16 @@ class Run:
         return values
 
     def supervised_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
-        with torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
-            outputs = self.module(x)
-            loss = supervised_loss(self.recipe, outputs, y, self.step, self.recipe.steps)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(self.optimizer)
-        clip_gradients(self.recipe, self.net, lr)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        return float(loss.detach())
+        return supervised_update(
+            self.recipe, self.module, self.net, self.optimizer, self.scaler, self.autocast, x, y, lr, self.step
+        )
 
     def validate(self, bench: Any) -> float:
         model = LoadedModel(self.spec, self.cfg.scale, self.net)
         planes = network_planes(model, tile=0, device=str(self.device), precision="fp32")
         psnr = evaluate(self.spec.name, planes, bench, self.cfg.scale).psnr
         self.net.train()
+        self.last_psnr = psnr
         if self.adversary is None and (self.best_psnr is None or psnr > self.best_psnr):
             self.best_psnr, self.best_step = psnr, self.step
             save_weights(self.cfg.out / "best.safetensors", self.net, self.metadata())
@@ -308,7 +327,8 @@ def train(cfg: TrainConfig, progress: ProgressFn = no_progress, log: LogFn = lam
             values = run.train_step(x, y)
             window = {k: window.get(k, 0.0) + v for k, v in values.items()}
             window_steps += 1
-            progress(Progress("train", run.step, steps, f"loss {values['loss']:.5f}"))
+            psnr = f" | {cfg.val} {run.last_psnr:.2f} dB" if run.last_psnr is not None else ""
+            progress(Progress("train", run.step, steps, f"loss {values['loss']:.5f}{psnr}"))
             if run.step % cfg.log_every == 0 or run.step == steps:
                 elapsed = time.monotonic() - window_start
                 means = {k: v / window_steps for k, v in window.items()}
