@@ -50,7 +50,7 @@ def test_output_file_folder_json_and_failures(cli, tmp_path):
     out_dir = tmp_path / "out"
     result = cli([str(srcs), "-m", "espcn", "-x", "2", "-w", str(w), "-o", str(out_dir), "--json"])
     assert result.exit_code == 1  # one file failed; the others were still written
-    rows = [json.loads(line) for line in result.stdout.replace("}\n{", "}\x00{").split("\x00")]
+    rows = [json.loads(line) for line in result.stdout.splitlines()]  # one JSON line per input
     status = {r["input"].split("/")[-1]: r["status"] for r in rows}
     assert status == {"a.png": "ok", "b.png": "ok", "broken.png": "failed"}
     assert Image.open(out_dir / "b_espcn_x2.png").mode == "L"
@@ -96,17 +96,6 @@ def test_models_json_lists_the_nine(cli):
     assert names == ["srcnn", "fsrcnn", "espcn", "vdsr", "drcn", "lapsrn", "srdensenet", "rdn", "srgan"]
 
 
-def test_bench_reports_latency_and_peak_memory(cli):
-    result = cli(["bench", "--model", "espcn", "-x", "3", "--size", "40x30", "--random-init", "--runs", "2", "--json"])
-    assert result.exit_code == 0, result.stderr
-    row = json.loads(result.stdout)
-    assert (row["model"], row["scale"], row["width"], row["height"]) == ("espcn", 3, 40, 30)
-    assert row["median_seconds"] > 0 and row["peak_memory_bytes"] > 10 * 2**20
-    assert row["parameters"] == 22729
-    bad = cli(["bench", "--model", "espcn", "--size", "40by30", "--random-init"])
-    assert bad.exit_code == 2
-
-
 def test_bench_train_reports_a_training_step(cli, tmp_path):
     result = cli(["bench", "--train", "--model", "lapsrn", "-x", "4", "--batch", "2", "--patch", "8",
                   "--runs", "1", "--device", "cpu", "--json"])
@@ -121,8 +110,3 @@ def test_bench_train_reports_a_training_step(cli, tmp_path):
     assert written.exit_code == 0, written.stderr
     text = readme.read_text()
     assert "old" not in text and "| espcn | x2 | 2 |" in text and text.startswith("a\n") and text.endswith("b\n")
-
-
-def test_bench_without_model_needs_train(cli):
-    result = cli(["bench"])
-    assert result.exit_code == 2 and "--model" in result.stderr

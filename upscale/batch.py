@@ -1,19 +1,86 @@
-"""Upscaling files: inputs expanded, outputs named, written atomically, inputs never touched."""
+"""Upscaling many files: inputs expanded and sharded, outputs named and written atomically.
+
+The work is split into a plan (cheap, pure: which input goes to which output, and
+which cannot run at all) and a run (one result per job, a bad file never stops the
+others). The plan is computed over all inputs before sharding, so every shard of a
+cluster job sees the same plan without talking to the others.
+"""
 
 from __future__ import annotations
 
 import glob
+import itertools
+import os
+import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import BinaryIO, Callable, Iterator, Optional, TypeVar
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from .datasets import IMAGE_EXTENSIONS
-from .engine import LoadedModel, upscale_image
-from .errors import UpscaleError
+from .engine import ALPHA_MODES, LoadedModel, pick_autocast, pick_device, upscale_image
+from .errors import UpscaleError, UsageError
+from .image_io import DEFAULT_MAX_PIXELS, check_writable, load_for_upscale, save_upscaled
 from .progress import Progress, ProgressFn, no_progress
+
+DEFAULT_NAME = "{stem}_{model}_x{scale}.{ext}"
+NAME_FIELDS = ("stem", "model", "scale", "ext")
+FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tif": "TIFF", "tiff": "TIFF"}
+"""Output extensions (and ``--format`` values) -> Pillow format names."""
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """An input and its place below the folder or glob root it came from (mirrored under ``-o``)."""
+
+    path: Path
+    rel: Path
+    named: bool = True  # given by name, not found in a folder or by a glob
+    problem: Optional[str] = None  # why nothing can come of it (no such file): reported, not fatal
+
+
+@dataclass(frozen=True)
+class Inputs:
+    files: list[InputFile]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    out: Optional[Path] = None
+    name: str = DEFAULT_NAME
+    format: Optional[str] = None  # a key of FORMATS; None: the input's own, when writable, else png
+    quality: Optional[int] = None
+    overwrite: bool = False
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    tile: Optional[int] = None
+    tile_pad: Optional[int] = None
+    device: Optional[str] = None
+    precision: Optional[str] = None
+    alpha: str = "bicubic"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input's work; ``error`` is set when planning already knows it cannot run."""
+
+    src: Path
+    dst: Optional[Path]
+    format: str = ""
+    error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    jobs: list[Job]
+    notes: list[str]
 
 
 @dataclass(frozen=True)
@@ -25,82 +92,272 @@ class FileResult:
     status: str
     error: Optional[str]
     seconds: float
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "seconds": round(self.seconds, 3), "notes": list(self.notes)}
 
 
-def expand_inputs(inputs: list[str], recursive: bool = False) -> list[Path]:
-    """Files as given, image files of folders, and glob matches, in order, without repeats."""
-    found: list[Path] = []
+# --- inputs ------------------------------------------------------------------------
+
+
+def image_suffixes() -> set[str]:
+    """Extensions of every format Pillow can open: what a folder scan takes as an image."""
+    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+
+
+def expand_inputs(inputs: list[str], recursive: bool = False) -> Inputs:
+    """Files as given, images in folders (``recursive``: and below), glob matches; no repeats.
+
+    A file named on the command line is always taken; a folder or glob takes only
+    files with an image extension and notes the rest. What matches nothing stays in the
+    list with its ``problem``, so the batch reports it and goes on; with no image at all,
+    UpscaleError.
+    """
+    files: list[InputFile] = []
+    notes: list[str] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found += sorted(p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-        elif path.exists():
-            found.append(path)
+            found, note = _scan_folder(path, recursive)
+            files += [InputFile(p, p.relative_to(path), named=False) for p in found]
+            notes += [note or f"{item}: a folder with no images"] if note or not found else []
+        elif path.is_file():
+            files.append(InputFile(path, Path(path.name)))
         elif glob.has_magic(item):
-            found += sorted(Path(p) for p in glob.glob(item, recursive=recursive) if Path(p).is_file())
+            found, note = _match_glob(item, recursive)
+            files += found
+            notes += [note] if note else []
+            files += [] if found or note else [InputFile(path, path, problem="the pattern matches no files")]
         else:
-            raise UpscaleError(f"{item}: no such file or folder")
-    unique = list(dict.fromkeys(found))
-    if not unique:
-        raise UpscaleError(f"no images found in {' '.join(inputs)}")
-    return unique
+            files.append(InputFile(path, path, problem="no such file or folder"))
+    unique: dict[Path, InputFile] = {}
+    for f in files:
+        unique.setdefault(f.path.resolve(), f)  # the first mention wins
+    if all(f.problem for f in unique.values()):  # nothing to do at all: one error now, before a model loads
+        why = [f"{f.path}: {f.problem}" for f in unique.values()] + notes
+        raise UpscaleError("no images found: " + "; ".join(why or inputs))
+    return Inputs(list(unique.values()), notes)
 
 
-def output_path(src: Path, out: Optional[Path], single: bool, model: str, scale: int) -> Path:
-    """``photo_rdn_x4.png`` beside the input, in ``out`` if it is a folder, or ``out`` itself."""
-    name = f"{src.stem}_{model}_x{scale}.png"
-    if out is None:
-        return src.with_name(name)
-    if single and not out.is_dir() and out.suffix:
-        return out
-    return out / name
+def _scan_folder(folder: Path, recursive: bool) -> tuple[list[Path], Optional[str]]:
+    entries = sorted(folder.rglob("*") if recursive else folder.iterdir())
+    visible = [p for p in entries if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
+    images, others = _split_images([p for p in visible if p.is_file()])
+    subfolders = [] if recursive else [p for p in visible if p.is_dir()]
+    parts = [_skipped_note(others)] if others else []
+    parts += [f"{len(subfolders)} sub-folder(s) not searched (use -r)"] if subfolders else []
+    return images, (f"{folder}: " + "; ".join(parts)) if parts else None
 
 
-def _save_atomic(image: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
+def _match_glob(pattern: str, recursive: bool) -> tuple[list[InputFile], Optional[str]]:
+    matches = sorted(Path(p) for p in glob.glob(pattern, recursive=recursive) if Path(p).is_file())
+    images, others = _split_images(matches)
+    parts = Path(pattern).parts[:-1]
+    root = Path(*itertools.takewhile(lambda part: not glob.has_magic(part), parts))
+    found = [InputFile(p, p.relative_to(root), named=False) for p in images]
+    return found, (f"{pattern}: {_skipped_note(others)}" if others else None)
+
+
+def _split_images(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    known = image_suffixes()
+    return [p for p in paths if p.suffix.lower() in known], [p for p in paths if p.suffix.lower() not in known]
+
+
+def _skipped_note(others: list[Path]) -> str:
+    shown = ", ".join(p.name for p in others[:3]) + (", ..." if len(others) > 3 else "")
+    return f"skipped {len(others)} non-image file(s) ({shown})"
+
+
+# --- plan --------------------------------------------------------------------------
+
+
+def check_name_template(template: str) -> None:
+    """A usage error unless ``template`` formats with NAME_FIELDS into a relative file name."""
     try:
-        image.save(tmp, format=Image.registered_extensions().get(path.suffix.lower(), "PNG"))
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+        name = template.format(stem="a", model="m", scale=2, ext="png")
+    except KeyError as exc:
+        fields = ", ".join("{%s}" % f for f in NAME_FIELDS)
+        raise UsageError(f"--name: unknown field {{{exc.args[0]}}}; use {fields}") from None
+    except (ValueError, IndexError) as exc:
+        raise UsageError(f"--name: {exc} in {template!r}") from None
+    if not name or Path(name).is_absolute() or ".." in Path(name).parts:
+        raise UsageError(f"--name must give a file name inside the output folder, not {template!r}")
 
 
-def _upscale_one(src: Path, dst: Path, model: LoadedModel, engine: dict[str, Any]) -> None:
-    try:
-        with Image.open(src) as im:
-            im.load()
-            result = upscale_image(im, model, **engine)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise UpscaleError(f"cannot read image: {exc}") from None
-    _save_atomic(result, dst)
+def plan_jobs(inputs: Inputs, model: str, scale: int, opts: OutputOptions) -> Plan:
+    """One job per input, in order: its output named, or why it cannot run.
+
+    An output may never be an input, and two inputs may never share an output. Files
+    found in folders that are outputs of other inputs (a re-run beside the inputs) are
+    dropped. The plan depends on the inputs only, never on which outputs exist yet.
+    """
+    _check_output_options(opts, inputs)
+    to_file = _names_a_file(opts.out)
+    runnable = [f for f in inputs.files if not f.problem]
+    targets = {f: opts.out if to_file and opts.out else output_path(f, opts, model, scale) for f in runnable}
+    producer = {dst.resolve(): f for f, dst in targets.items()}
+    kept = {f: dst for f, dst in targets.items() if f.named or producer.get(f.path.resolve(), f) is f}
+    dropped = len(targets) - len(kept)
+    notes = [f"ignored {dropped} file(s) that are outputs of other inputs"] if dropped else []
+    sources = {f.path.resolve(): f.path for f in kept}
+    claimed: dict[Path, Path] = {}
+    jobs = [_job(f, kept.get(f), sources, claimed, opts) for f in inputs.files if f.problem or f in kept]
+    return Plan(jobs, notes)
+
+
+def _check_output_options(opts: OutputOptions, inputs: Inputs) -> None:
+    check_name_template(opts.name)
+    if opts.format is not None and opts.format not in FORMATS:
+        raise UsageError(f"unknown --format {opts.format!r}; use one of {', '.join(FORMATS)}")
+    if _names_a_file(opts.out) and len(inputs.files) > 1:
+        raise UsageError(f"-o {opts.out} names one file, but there are several inputs; give a folder")
+
+
+def _names_a_file(out: Optional[Path]) -> bool:
+    return out is not None and not out.is_dir() and out.suffix.lower()[1:] in FORMATS
+
+
+def _job(f: InputFile, dst: Optional[Path], sources: dict, claimed: dict, opts: OutputOptions) -> Job:
+    if f.problem or dst is None:
+        return Job(f.path, None, error=f.problem)
+    key = dst.resolve()
+    if key in sources:
+        which = "the input" if sources[key] == f.path else f"the input {sources[key]}"
+        return Job(f.path, dst, error=f"the output would overwrite {which}")
+    if key in claimed:
+        return Job(f.path, dst, error=f"{claimed[key]} has the same output name (change --name)")
+    claimed[key] = f.path
+    return Job(f.path, dst, output_format(dst, opts.format))
+
+
+def output_path(f: InputFile, opts: OutputOptions, model: str, scale: int) -> Path:
+    """``{stem}_{model}_x{scale}.{ext}`` beside the input, or in ``-o DIR`` below the mirrored sub-folders."""
+    own = f.path.suffix.lower()[1:]
+    ext = opts.format or (own if own in FORMATS else "png")
+    name = opts.name.format(stem=f.path.stem, model=model, scale=scale, ext=ext)
+    folder = f.path.parent if opts.out is None else opts.out / f.rel.parent
+    return folder / name
+
+
+def output_format(dst: Path, requested: Optional[str]) -> str:
+    """The Pillow format to write: ``--format``, else the output's extension."""
+    from_name = FORMATS.get(dst.suffix.lower()[1:])
+    if requested and from_name and FORMATS[requested] != from_name:
+        raise UsageError(f"--format {requested} does not match the output name {dst.name}")
+    if not requested and not from_name:
+        raise UsageError(f"cannot tell the format of {dst.name}; end --name in .{{ext}} or pass --format")
+    return FORMATS[requested] if requested else str(from_name)
+
+
+def take_shard(jobs: list[Job], k: int, n: int) -> list[Job]:
+    """Shard ``k`` of ``n`` (1-based): every n-th job of the sorted plan, starting at the k-th."""
+    if not 1 <= k <= n:
+        raise UsageError(f"--shard {k}/{n}: K must be between 1 and N")
+    return sorted(jobs, key=lambda j: str(j.src))[k - 1 :: n]
+
+
+# --- run ---------------------------------------------------------------------------
 
 
 def upscale_files(
-    paths: list[Path],
+    jobs: list[Job],
     model: LoadedModel,
-    out: Optional[Path] = None,
-    overwrite: bool = False,
+    opts: OutputOptions = OutputOptions(),
+    engine: EngineOptions = EngineOptions(),
     progress: ProgressFn = no_progress,
-    **engine: Any,
 ) -> Iterator[FileResult]:
-    """Upscale each path; a failure is reported in its result and the batch goes on."""
-    for i, src in enumerate(paths):
-        progress(Progress("files", i, len(paths), src.name))
-        start = time.perf_counter()
-        dst = output_path(src, out, len(paths) == 1, model.name, model.scale)
-        if dst.resolve() == src.resolve():
-            yield FileResult(str(src), str(dst), "failed", "output would overwrite the input", 0.0)
-        elif dst.exists() and not overwrite:
-            yield FileResult(str(src), str(dst), "skipped", "output exists (use --overwrite)", 0.0)
-        else:
-            try:
-                _upscale_one(src, dst, model, {**engine, "progress": progress})
-                yield FileResult(str(src), str(dst), "ok", None, time.perf_counter() - start)
-            except UpscaleError as exc:
-                yield FileResult(str(src), None, "failed", str(exc), time.perf_counter() - start)
-    progress(Progress("files", len(paths), len(paths)))
+    """One result per job, in order, as each finishes; a failure is reported and the batch goes on.
+
+    KeyboardInterrupt passes through once the current file's temporary output is removed.
+    """
+    # Options that are wrong for every file fail once, before the first file.
+    if engine.alpha not in ALPHA_MODES:
+        raise UsageError(f"unknown --alpha {engine.alpha!r}; use {' or '.join(ALPHA_MODES)}")
+    pick_autocast(engine.precision, pick_device(engine.device))
+    for i, job in enumerate(jobs):
+        progress(Progress("files", i, len(jobs), job.src.name))
+        yield _run_job(job, model, opts, engine, progress)
+    progress(Progress("files", len(jobs), len(jobs)))
+
+
+def _run_job(
+    job: Job, model: LoadedModel, opts: OutputOptions, engine: EngineOptions, progress: ProgressFn
+) -> FileResult:
+    start = time.perf_counter()
+    src, dst = str(job.src), job.dst
+    if job.error or dst is None:
+        return FileResult(src, None if dst is None else str(dst), "failed", job.error, 0.0)
+    if dst.exists() and not opts.overwrite:
+        return FileResult(src, str(dst), "skipped", "output exists (use --overwrite)", 0.0)
+    try:
+        notes = _upscale_one(job.src, dst, job.format, model, opts, engine, progress)
+        return FileResult(src, str(dst), "ok", None, time.perf_counter() - start, tuple(notes))
+    except UsageError:
+        raise  # the options are wrong for every file, not for this one
+    except Exception as exc:  # one bad file must not end a batch of thousands; it is reported
+        return FileResult(src, None, "failed", _reason(exc), time.perf_counter() - start)
+
+
+def _upscale_one(
+    src: Path, dst: Path, fmt: str, model: LoadedModel, opts: OutputOptions, engine: EngineOptions, progress: ProgressFn
+) -> list[str]:
+    image = load_for_upscale(src, opts.max_pixels)
+    check_writable(image.pixels, fmt)  # before the network spends minutes on it
+    out = upscale_image(image.pixels, model, progress=progress, **asdict(engine))
+
+    def encode(f: BinaryIO) -> list[str]:
+        return save_upscaled(out, f, fmt, quality=opts.quality, icc_profile=image.icc_profile, exif=image.exif)
+
+    try:
+        return write_atomic(dst, encode)
+    except OSError as exc:
+        raise UpscaleError(f"cannot write {dst}: {exc.strerror or exc}") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    if isinstance(exc, UpscaleError):
+        return text
+    if isinstance(exc, MemoryError):
+        return "out of memory (try a smaller --tile)"
+    return f"{type(exc).__name__}: {text}"
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], T]) -> T:
+    """Write through ``write(file)`` to a temporary file beside ``path``, then rename it into place.
+
+    A crash, a kill or a full disk leaves either the complete new file or the previous
+    one, never half a file. Temporaries are hidden (``.NAME.*.partial``); ones left by a
+    killed run are removed before the same output is written again.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
+        stale.unlink(missing_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    try:
+        # os.open with 0o666 honours the umask; mkstemp would leave the output private (0600).
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
+            result = write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _sync_folder(path.parent)
+    return result
+
+
+def _sync_folder(folder: Path) -> None:
+    # The rename is durable only once the folder is on disk too; not every platform can.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -145,7 +145,8 @@ def _run(
 ) -> None:
     """Tile ``x`` (``N,C,H,W`` float on the CPU) through the pipeline; halve the tile on CUDA OOM."""
     dev = pick_device(device)
-    net = model.net.to(dev).eval()
+    # channels_last: oneDNN and cuDNN convolutions run faster on it (FSRCNN 28 -> 19 ms at 256x256 on the CPU)
+    net = model.net.to(dev, memory_format=torch.channels_last).eval()
     pipeline = make_pipeline(model.spec, net, model.scale, pick_autocast(precision, dev))
     pad = pipeline_radius(model.spec, model.scale) if tile_pad is None else tile_pad
     height, width = x.shape[-2:]
@@ -181,8 +182,11 @@ def _upscale_planes(arr: np.ndarray, model: LoadedModel, **kw: Any) -> np.ndarra
     return out[..., 0] if arr.ndim == 2 else out
 
 
-def _upscale_array(arr: np.ndarray, model: LoadedModel, **kw: Any) -> np.ndarray:
-    """Colour planes through the network; an alpha plane through the MATLAB bicubic."""
+ALPHA_MODES = ("bicubic", "model")
+
+
+def _upscale_array(arr: np.ndarray, model: LoadedModel, alpha: str = "bicubic", **kw: Any) -> np.ndarray:
+    """Colour planes through the network; an alpha plane as ``alpha`` says (see ALPHA_MODES)."""
     if arr.dtype not in (np.uint8, np.uint16):
         raise UsageError(f"numpy images must be uint8 or uint16, got {arr.dtype}")
     if arr.ndim == 3 and arr.shape[2] == 1:
@@ -191,9 +195,16 @@ def _upscale_array(arr: np.ndarray, model: LoadedModel, **kw: Any) -> np.ndarray
         return _upscale_planes(arr, model, **kw)
     if arr.ndim == 3 and arr.shape[2] in (2, 4):
         color = _upscale_planes(arr[..., :-1].squeeze(-1) if arr.shape[2] == 2 else arr[..., :3], model, **kw)
-        alpha = matlab_imresize(arr[..., -1], float(model.scale))
-        return np.dstack([color, alpha])
+        return np.dstack([color, _upscale_alpha(arr[..., -1], model, alpha, **kw)])
     raise UsageError(f"expected an HxW or HxWxC image with C in 1..4, got shape {arr.shape}")
+
+
+def _upscale_alpha(plane: np.ndarray, model: LoadedModel, alpha: str, **kw: Any) -> np.ndarray:
+    # Bicubic by default: a network trained on photographs invents texture in a mask,
+    # but "model" is there for alpha that is itself image-like (soft mattes).
+    if alpha == "model":
+        return _upscale_planes(plane, model, **kw)
+    return matlab_imresize(plane, float(model.scale))
 
 
 def _upscale_tensor(x: torch.Tensor, model: LoadedModel, **kw: Any) -> torch.Tensor:
@@ -212,13 +223,10 @@ def _upscale_tensor(x: torch.Tensor, model: LoadedModel, **kw: Any) -> torch.Ten
 
 
 def _pil_to_array(image: Image.Image) -> np.ndarray:
-    if image.mode == "P":
-        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-    elif image.mode in ("I;16", "I;16B", "I;16L"):
-        return np.asarray(image).astype(np.uint16)
-    elif image.mode not in ("L", "LA", "RGB", "RGBA"):
-        image = image.convert("RGBA" if "A" in image.mode else "RGB")
-    return np.asarray(image)
+    # One mode table for the library and the upscale command (palettes, CMYK, 16 bits, tRNS).
+    from .image_io import pil_to_array
+
+    return pil_to_array(image)
 
 
 def upscale_image(
@@ -230,18 +238,22 @@ def upscale_image(
     device: Optional[str] = None,
     precision: Optional[str] = None,
     progress: ProgressFn = no_progress,
+    alpha: str = "bicubic",
 ) -> ImageLike:
     """Upscale a PIL image, a uint8/uint16 array or a float (N)CHW tensor; returns the same kind.
 
     ``tile=0`` runs the whole image at once; None picks a tile from the free memory.
     ``tile_pad`` defaults to the pipeline's receptive radius, so tiles are seamless.
+    An alpha plane is upscaled with the MATLAB bicubic, or with ``alpha="model"`` by the network.
     """
+    if alpha not in ALPHA_MODES:
+        raise UsageError(f"unknown alpha mode {alpha!r}; use {' or '.join(ALPHA_MODES)}")
     kw = dict(tile=tile, tile_pad=tile_pad, device=device, precision=precision, progress=progress)
     if isinstance(image, torch.Tensor):
         return _upscale_tensor(image, model, **kw)
     if isinstance(image, Image.Image):
-        out = _upscale_array(_pil_to_array(image), model, **kw)
+        out = _upscale_array(_pil_to_array(image), model, alpha, **kw)
         return Image.fromarray(out)
     if isinstance(image, np.ndarray):
-        return _upscale_array(image, model, **kw)
+        return _upscale_array(image, model, alpha, **kw)
     raise UsageError(f"cannot upscale a {type(image).__name__}; give a PIL image, a numpy array or a tensor")

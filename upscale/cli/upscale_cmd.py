@@ -1,17 +1,83 @@
-"""``upscale IMAGE... --model NAME -x N``: the main job."""
+"""``upscale IMAGE... --model NAME -x N``: the main job, one file or a folder of thousands."""
 
 from __future__ import annotations
 
+import json
+import re
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 
-from ..batch import expand_inputs, upscale_files
+from ..batch import (
+    DEFAULT_NAME,
+    EngineOptions,
+    FileResult,
+    OutputOptions,
+    expand_inputs,
+    plan_jobs,
+    take_shard,
+    upscale_files,
+)
 from ..engine import load_model
+from ..image_io import DEFAULT_MAX_PIXELS
+from ..progress import no_progress
 from .app import VersionFlag, command
-from .console import emit_json, err_console, out_console, progress_bar
+from .console import err_console, progress_bar
 from .options import parse_scales
+
+
+def parse_shard(text: Optional[str]) -> Optional[tuple[int, int]]:
+    """``"2/8"`` -> ``(2, 8)``: the second of eight shards; anything else is a usage error."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise typer.BadParameter(f"expected K/N with 1 <= K <= N (e.g. 2/8), got {text!r}", param_hint="--shard")
+    return int(match[1]), int(match[2])
+
+
+@dataclass
+class BatchReport:
+    """Renders results as they come: JSON lines on stdout, people's lines on stderr."""
+
+    as_json: bool
+    quiet: bool
+    counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "skipped": 0, "failed": 0})
+    start: float = field(default_factory=time.perf_counter)
+
+    def note(self, text: str) -> None:
+        if not self.quiet:
+            err_console.print(f"[dim]note:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+    def show(self, r: FileResult) -> None:
+        self.counts[r.status] += 1
+        if self.as_json:
+            sys.stdout.write(json.dumps(r.to_dict()) + "\n")
+            sys.stdout.flush()  # a consumer sees each file as it finishes
+        # File names and errors are text, not markup: "photo [1].png" must print as it is.
+        if r.status == "failed":
+            err_console.print(f"[red]failed:[/] {escape(f'{r.input}: {r.error}')}", highlight=False, soft_wrap=True)
+        elif not (self.quiet or self.as_json):
+            done = f"-> {r.output} ({r.seconds:.2f} s)" if r.status == "ok" else r.error
+            err_console.print(f"[green]{r.status}:[/] {escape(f'{r.input} {done}')}", highlight=False, soft_wrap=True)
+        for text in r.notes:
+            self.note(f"{r.input}: {text}")
+
+    def summary(self, total: int, ending: str = "") -> None:
+        if self.quiet:
+            return
+        left = total - sum(self.counts.values())
+        tail = f"; {ending}, {left} not processed" if ending else ""
+        took = time.perf_counter() - self.start
+        ok, skipped, failed = (self.counts[s] for s in ("ok", "skipped", "failed"))
+        line = f"{ok} ok, {skipped} skipped, {failed} failed in {took:.1f} s{tail}"
+        err_console.print(line, highlight=False, soft_wrap=True)
 
 
 @command("upscale")
@@ -20,32 +86,46 @@ def upscale_command(
     inputs: List[str] = typer.Argument(..., help="Images, folders or globs."),
     model: str = typer.Option("rdn", "--model", "-m", help="Model name (see `upscale models`)."),
     scale: str = typer.Option("4", "--scale", "-x", help="Upscaling factor."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (one input) or folder."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (mirrors input folders), or file."),
+    name: str = typer.Option(DEFAULT_NAME, "--name", help="Output name; fields {stem} {model} {scale} {ext}."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="png, jpg, webp, bmp or tiff (default: the input's)."),
+    quality: Optional[int] = typer.Option(None, "--quality", min=1, max=100, help="JPEG/WebP quality (default 95)."),
+    alpha: str = typer.Option("bicubic", "--alpha", help="Alpha plane by 'bicubic' (MATLAB) or by the 'model'."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=0, help="Refuse larger inputs (0: none)."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights file (default: shipped weights)."),
-    tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in LR pixels (0 = whole image; default: auto)."),
-    tile_pad: Optional[int] = typer.Option(None, "--tile-pad", help="Context around tiles (default: receptive radius)."),
+    tile: Optional[int] = typer.Option(None, "--tile", min=0, help="Tile size in LR pixels (0 = whole image)."),
+    tile_pad: Optional[int] = typer.Option(None, "--tile-pad", min=0, help="Context around tiles (default: radius)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     precision: str = typer.Option("auto", "--precision", help="auto, fp32, fp16 or bf16."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (never inputs)."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per input on stdout."),
+    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: only every N-th input, from the K-th (1-based)."),
+    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first file that fails."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON line per input on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only failures on stderr: no progress, no summary."),
 ) -> None:
     """Upscale images (the default command: `upscale photo.jpg --model rdn -x 4`)."""
     (factor,) = parse_scales(scale)[:1]
-    paths = expand_inputs(inputs, recursive)
+    parts = parse_shard(shard)
+    found = expand_inputs(inputs, recursive)
+    options = OutputOptions(out, name, fmt and fmt.lower(), quality, overwrite, max_pixels)
+    plan = plan_jobs(found, model, factor, options)
+    jobs = take_shard(plan.jobs, *parts) if parts else plan.jobs
     loaded = load_model(model, factor, weights)
-    failed = 0
-    with progress_bar() as report:
-        results = upscale_files(
-            paths, loaded, out, overwrite, report, tile=tile, tile_pad=tile_pad, device=device, precision=precision
-        )
-        for r in results:
-            failed += r.status == "failed"
-            if as_json:
-                emit_json(r.to_dict())
-            elif r.status == "ok":
-                out_console.print(f"{r.input} -> {r.output} ({r.seconds:.2f} s)")
-            else:
-                err_console.print(f"[yellow]{r.status}:[/] {r.input}: {r.error}", highlight=False)
-    if failed:
+    report = BatchReport(as_json, quiet)
+    for text in found.notes + plan.notes:
+        report.note(text)
+    engine = EngineOptions(tile, tile_pad, device, precision, alpha)
+    with (nullcontext(no_progress) if quiet else progress_bar()) as progress:
+        try:
+            for result in upscale_files(jobs, loaded, options, engine, progress):
+                report.show(result)
+                if fail_fast and result.status == "failed":
+                    report.summary(len(jobs), "stopped at the first failure (--fail-fast)")
+                    raise typer.Exit(1)
+        except KeyboardInterrupt:
+            report.summary(len(jobs), "interrupted")
+            raise
+    report.summary(len(jobs))
+    if report.counts["failed"]:
         raise typer.Exit(1)
