@@ -211,3 +211,20 @@ def test_lapsrn_intermediates(scale: int) -> None:
     levels = spec.network_scale(scale).bit_length() - 1
     assert [o.shape[-2:] for o in outputs] == [(5 * 2**k, 4 * 2**k) for k in range(1, levels + 1)]
     assert torch.equal(outputs[-1], final)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_fsrcnn_inference_subpixel_equals_the_deconvolution(scale):
+    # At inference the 9x9 transposed conv runs as a conv + pixel shuffle; same numbers.
+    torch.manual_seed(scale)
+    net = create_model("fsrcnn", scale).eval()
+    torch.nn.init.normal_(net.deconv.weight, std=0.1)
+    torch.nn.init.normal_(net.deconv.bias, std=0.1)
+    x = torch.rand(2, 1, 13, 11)
+    with torch.no_grad():
+        reference = net.deconv(net.body(x))
+        assert torch.allclose(net(x), reference, atol=1e-5)
+        net.deconv.weight.mul_(-1)  # changed weights must not reuse the cached rearrangement
+        assert torch.allclose(net(x), net.deconv(net.body(x)), atol=1e-5)
+    net.train()
+    assert torch.equal(net(x), net.deconv(net.body(x)))  # training uses the deconvolution itself

@@ -127,10 +127,11 @@ def auto_tile(model: LoadedModel, device: torch.device, height: int, width: int,
         budget = 0.5 * 2**30
     # A few live tensors of the largest layer's size, in float32.
     bytes_per_px = activation_floats_per_pixel(model) * 4 * 4
+    if height * width * bytes_per_px <= budget:
+        return 0  # the whole image fits: no context is computed twice
     side = int(math.sqrt(budget / bytes_per_px))
-    if side >= max(height, width) + 2 * pad:
-        return 0
-    return max(side - 2 * pad, 16)
+    # Tiles narrower than their context would spend most of their work on it.
+    return max(side - 2 * pad, pad, 16)
 
 
 def _run(

@@ -44,7 +44,7 @@ def make_pipeline(
             x = imresize_tensor(x, float(scale))
         ctx = torch.autocast(x.device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
         with ctx:
-            y = net(x).float()
+            y = net(x.contiguous(memory_format=torch.channels_last)).float().contiguous()
         if net_scale != scale and spec.input_kind is InputKind.LR:
             y = imresize_tensor(y, size=(h * scale, w * scale))
         return y

@@ -1,22 +1,31 @@
-"""``upscale bench``: latency and peak memory of the inference path."""
+"""``upscale bench``: speed, FLOPs, memory of every model next to bicubic (and OpenCV)."""
 
 from __future__ import annotations
 
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
-from ..bench import bench_model, bench_train_step, bench_train_step_isolated
-from ..engine import pick_device
+from ..bench import (
+    BenchResult,
+    bench_bicubic,
+    bench_isolated,
+    bench_model,
+    bench_opencv,
+    bench_train_step,
+    bench_train_step_isolated,
+    matmul_peak_tflops,
+)
+from ..engine import from_module, load_model, pick_autocast, pick_device
+from ..errors import UsageError, WeightsError
 from ..models import get_spec, list_models
+from ..opencv_peer import PEERS
 from ..progress import Progress
-from ..report import replace_block, train_step_markdown
-from ..engine import from_module, load_model
-from ..errors import UsageError
+from ..report import bench_markdown, replace_block, train_step_markdown
 from .app import VersionFlag, command
 from .console import emit_json, out_console, progress_bar
 from .options import parse_scales
@@ -32,57 +41,107 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _names(model: str) -> list[str]:
+    return list_models() if model.lower() == "all" else [get_spec(n).name for n in model.split(",")]
+
+
+def _one_model(name: str, scale: int, weights: Optional[Path], width: int, height: int, **kw: Any) -> BenchResult:
+    """Shipped (or given) weights when there are any, else a fresh network: speed is the same."""
+    try:
+        loaded, source = load_model(name, scale, weights), "shipped" if weights is None else str(weights)
+    except WeightsError:
+        if weights is not None:
+            raise
+        loaded, source = from_module(name, scale), "random-init"
+    return bench_model(loaded, width, height, weights=source, **kw)
+
+
 @command("bench")
 def bench_command(
     _version: VersionFlag = False,
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name ('all' with --train)."),
+    model: str = typer.Option("all", "--model", "-m", help="Model name(s), comma-separated, or 'all'."),
     scale: str = typer.Option("4", "--scale", "-x", help="Upscaling factor."),
-    size: str = typer.Option("256x256", "--size", help="Input size, WIDTHxHEIGHT."),
+    size: Optional[str] = typer.Option(
+        None, "--size", help="LR input size, WIDTHxHEIGHT (default: 256x256 on a GPU, 64x64 on the CPU)."
+    ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     precision: str = typer.Option("auto", "--precision", help="auto, fp32, fp16 or bf16."),
     tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in LR pixels (0 = whole image)."),
     runs: int = typer.Option(3, "--runs", min=1, help="Timed runs after one warm-up."),
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights file."),
-    random_init: bool = typer.Option(False, "--random-init", help="Time a freshly initialised network (no weights)."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights file (one model)."),
+    vs: Optional[str] = typer.Option(None, "--vs", help="Also run a peer in the same process: 'opencv'."),
+    opencv_models: Path = typer.Option(
+        Path("../shared/peers"), "--opencv-models", help="Folder holding OpenCV dnn_superres .pb files."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+    readme: Optional[Path] = typer.Option(None, "--readme", help="Write the markdown table into this file."),
+    block: str = typer.Option("bench", "--block", help="--readme: the name of the generated block."),
     train: bool = typer.Option(False, "--train", help="Time one training step per model instead."),
     batch: Optional[int] = typer.Option(None, "--batch", help="--train: batch (default: the recipe's)."),
     patch: Optional[int] = typer.Option(None, "--patch", help="--train: patch (default: the recipe's)."),
-    readme: Optional[Path] = typer.Option(None, "--readme", help="--train: write the table into this file."),
 ) -> None:
-    """Time one model on a built-in picture and report its peak memory (or, with --train, one training step)."""
+    """Time the whole inference path per model (latency, MP/s, FLOPs, share of peak, memory)."""
     (factor,) = parse_scales(scale)[:1]
     if train:
-        _bench_training(model or "all", factor, device, precision, batch, patch, runs, as_json, readme)
+        _bench_training(model, factor, device, precision, batch, patch, runs, as_json, readme)
         return
-    if model is None:
-        raise UsageError("--model is required (except with --train)")
-    width, height = parse_size(size)
-    if random_init and weights:
-        raise UsageError("--random-init and --weights exclude each other")
-    loaded = from_module(model, factor) if random_init else load_model(model, factor, weights)
+    if vs not in (None, "opencv"):
+        raise UsageError(f"--vs takes 'opencv', not {vs!r}")
+    names = _names(model)
+    if weights is not None and len(names) != 1:
+        raise UsageError("--weights needs a single --model")
+    dev = pick_device(device)
+    width, height = parse_size(size or ("64x64" if dev.type == "cpu" else "256x256"))
+    peak = matmul_peak_tflops(dev, pick_autocast(precision, dev) or __import__("torch").float32)
+    # On the CPU every row runs in a fresh process, so each peak RSS is that row's alone.
+    run = bench_isolated if dev.type == "cpu" else (lambda fn, *a, **k: fn(*a, **k))
+    results = [run(bench_bicubic, width, height, factor, runs)]
+    kw = dict(device=device, precision=precision, tile=tile, runs=runs, peak_tflops=peak)
     with progress_bar() as report:
-        result = bench_model(loaded, width, height, device, precision, tile, runs, report)
+        for i, name in enumerate(names):
+            report(Progress("bench", i, len(names), name))
+            if factor not in get_spec(name).scales:
+                continue
+            results.append(run(_one_model, name, factor, weights, width, height, **kw))
+            if vs == "opencv" and name in PEERS and factor in PEERS[name][2]:
+                results.append(run(bench_opencv, opencv_models, name, factor, width, height, runs))
+        report(Progress("bench", len(names), len(names)))
+    if vs == "opencv" and not any(r.model.startswith("opencv-") for r in results):
+        raise UsageError(f"--vs opencv compares fsrcnn, espcn and lapsrn; none of {', '.join(names)} at x{factor}")
+    _render(results, peak, as_json, readme, block)
+
+
+def _render(results: list[BenchResult], peak: float, as_json: bool, readme: Optional[Path], block: str) -> None:
     if as_json:
-        emit_json(result.to_dict())
+        emit_json({"matmul_peak_tflops": peak, "results": [r.to_dict() for r in results]})
         return
-    table = Table(title=f"{result.model} x{result.scale} on {width}x{height} ({result.device})")
-    for col in ("parameters", "median s", "output MP/s", "peak memory"):
-        table.add_column(col, justify="right")
-    table.add_row(
-        f"{result.parameters:,}",
-        f"{result.median_seconds:.3f}",
-        f"{result.output_mpix_per_second:.2f}",
-        f"{result.peak_memory_bytes / 2**30:.2f} GiB ({result.memory_kind})",
-    )
+    command_line = "upscale " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if readme:
+        replace_block(readme, block, bench_markdown(results, peak, command_line))
+        return
+    table = Table(title=f"upscale bench (matrix-product probe: {peak:.2f} TFLOP/s)")
+    for col in ("model", "x", "params", "GFLOP/MP", "ms", "MP/s", "vs bicubic", "TFLOP/s", "of peak", "peak mem"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    base = results[0].output_mpix_per_second
+    for r in results:
+        table.add_row(
+            r.model, str(r.scale), f"{r.parameters:,}", _opt(r.gflops_per_output_mp, ".1f"),
+            f"{r.median_seconds * 1000:.1f}", f"{r.output_mpix_per_second:.2f}",
+            f"{r.output_mpix_per_second / base:.2f}x", _opt(r.achieved_tflops, ".3f"),
+            _opt(r.fraction_of_peak, ".0%"), f"{r.peak_memory_bytes / 2**20:.0f} MiB",
+        )
     out_console.print(table)
+
+
+def _opt(value: Optional[float], fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
 
 
 def _bench_training(
     model: str, scale: int, device: str, precision: str, batch: Optional[int], patch: Optional[int],
     runs: int, as_json: bool, readme: Optional[Path],
 ) -> None:
-    names = list_models() if model.lower() == "all" else [get_spec(model).name]
+    names = _names(model)
     cpu = pick_device(device).type == "cpu"
     results = []
     with progress_bar() as report:

@@ -1,0 +1,70 @@
+"""`upscale bench`: every field, FLOPs counted from the executed ops, and the OpenCV comparison."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
+
+
+@pytest.fixture(autouse=True)
+def no_shipped_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("UPSCALE_WEIGHTS", str(tmp_path / "no-weights"))
+
+
+def run_bench(cli, *args):
+    result = cli(["bench", "--size", "32x24", "--runs", "1", "--device", "cpu", "--json", *args])
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_fields_and_bicubic_row(cli):
+    data = run_bench(cli, "--model", "fsrcnn,rdn", "-x", "2")
+    assert data["matmul_peak_tflops"] > 0
+    rows = {r["model"]: r for r in data["results"]}
+    assert list(rows) == ["bicubic", "fsrcnn", "rdn"]
+    for name in ("fsrcnn", "rdn"):
+        r = rows[name]
+        assert r["weights"] == "random-init" and r["median_seconds"] > 0
+        assert r["gflops_per_output_mp"] > 0 and 0 < r["fraction_of_peak"] and r["peak_memory_bytes"] > 0
+        assert r["output_mpix_per_second"] == pytest.approx(32 * 24 * 4 / 1e6 / r["median_seconds"])
+    assert rows["rdn"]["gflops_per_output_mp"] > 100 * rows["fsrcnn"]["gflops_per_output_mp"]
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_flops_are_the_layers_flops(cli, scale):
+    # ESPCN: 5x5 1->64, 3x3 64->32, 3x3 32->s^2, all at LR size; 2 FLOPs per multiply-add.
+    (row,) = [r for r in run_bench(cli, "--model", "espcn", "-x", str(scale))["results"] if r["model"] == "espcn"]
+    per_lr_pixel = 2 * (25 * 64 + 9 * 64 * 32 + 9 * 32 * scale**2)
+    assert row["gflops_per_output_mp"] == pytest.approx(per_lr_pixel / scale**2 * 1e6 / 1e9)
+
+
+def test_markdown_into_a_readme_block(cli, tmp_path):
+    readme = tmp_path / "R.md"
+    readme.write_text("top\n<!-- upscale:bench -->\n<!-- /upscale:bench -->\n")
+    result = cli(["bench", "--model", "espcn", "-x", "3", "--size", "16x16", "--runs", "1", "--device", "cpu",
+                  "--readme", str(readme)])
+    assert result.exit_code == 0, result.stderr
+    text = readme.read_text()
+    assert "| bicubic | x3 |" in text and "| espcn | x3 | 22,729 |" in text and "matrix-product probe" in text
+
+
+def test_vs_opencv_says_what_is_missing(cli, tmp_path):
+    result = cli(["bench", "--model", "fsrcnn", "--size", "16x16", "--runs", "1", "--device", "cpu",
+                  "--vs", "opencv", "--opencv-models", str(tmp_path)])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert "FSRCNN_x4.pb" in result.stderr or "OpenCV" in result.stderr
+    assert cli(["bench", "--vs", "tensorrt"]).exit_code == 2
+
+
+def test_vs_opencv_side_by_side(cli):
+    cv2 = pytest.importorskip("cv2")
+    if not hasattr(cv2, "dnn_superres") or not (PEERS / "Saafke__FSRCNN_Tensorflow").is_dir():
+        pytest.skip("needs OpenCV 4.x contrib and the peer model files in ../shared/peers")
+    data = run_bench(cli, "--model", "fsrcnn,espcn", "-x", "3", "--vs", "opencv", "--opencv-models", str(PEERS))
+    names = [r["model"] for r in data["results"]]
+    assert names == ["bicubic", "fsrcnn", "opencv-fsrcnn", "espcn", "opencv-espcn"]
+    assert all(r["median_seconds"] > 0 for r in data["results"])
