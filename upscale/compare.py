@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from .evaluate import score_pair
+from .metrics import modcrop
+from .resize import matlab_imresize
 
 
 @dataclass(frozen=True)
@@ -40,3 +44,33 @@ def comparison_strip(panels: Sequence[Panel], zoom: int = 2, gap: int = 4) -> Im
             draw.text((x, tile.height + gap + 18), f"{panel.psnr:.2f} dB", fill=(90, 90, 90), font=font)
         x += tile.width + gap
     return sheet
+
+
+Restorer = Callable[[np.ndarray], np.ndarray]  # uint8 LR -> uint8 SR
+
+
+def compare_methods(
+    hr: np.ndarray,
+    scale: int,
+    methods: Sequence[tuple[str, Restorer]],
+    box: Optional[tuple[int, int, int, int]] = None,
+) -> tuple[list[Panel], list[tuple[str, np.ndarray, float, float]]]:
+    """Degrade ``hr`` with the MATLAB bicubic, restore it with each method, measure, crop.
+
+    Returns the panels (nearest-neighbour LR, each method with its PSNR, HR) and, per
+    method, its full output with PSNR and SSIM (Y, border shaved by the scale).
+    """
+    hr = modcrop(hr, scale)
+    lr = matlab_imresize(hr, 1.0 / scale)
+    if box is None:
+        side = min(96, hr.shape[0], hr.shape[1])
+        box = ((hr.shape[1] - side) // 2, (hr.shape[0] - side) // 2, side, side)
+    nearest = np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1)
+    panels, outputs = [Panel(f"LR x{scale} (nearest)", crop(nearest, box))], []
+    for name, restore in methods:
+        sr = restore(lr)
+        p, s = score_pair(hr, sr, scale)
+        outputs.append((name, sr, p, s))
+        panels.append(Panel(name, crop(sr, box), p))
+    panels.append(Panel("HR", crop(hr, box)))
+    return panels, outputs

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from .compare import Panel, comparison_strip, crop
-from .evaluate import score_pair
+from .compare import compare_methods, comparison_strip
 from .metrics import modcrop
 from .resize import matlab_imresize
 from .synthetic import demo_image
@@ -36,22 +34,17 @@ def run_demo(out_dir: Path, scale: int = 4, size: int = 256) -> DemoResult:
     """Write the HR picture, its LR version, each restoration and a comparison into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     hr = modcrop(demo_image(size), scale)
-    lr = matlab_imresize(hr, 1.0 / scale)
-    restored = {"bicubic": matlab_imresize(lr, float(scale))}
+    methods = [("bicubic", lambda lr: matlab_imresize(lr, float(scale)))]
+    box = (hr.shape[1] // 2 - 24, 0, 112, 80)  # the text and the chirp's edge
+    panels, outputs = compare_methods(hr, scale, methods, box)
     hr_path, lr_path = out_dir / "hr.png", out_dir / f"lr_x{scale}.png"
     Image.fromarray(hr).save(hr_path)
-    Image.fromarray(lr).save(lr_path)
-    scores, panels = [], []
-    box = (hr.shape[1] // 2 - 24, 0, 112, 80)  # the text and the chirp's edge
-    nearest = np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1)
-    panels.append(Panel(f"LR x{scale} (nearest)", crop(nearest, box)))
-    for name, sr in restored.items():
+    Image.fromarray(matlab_imresize(hr, 1.0 / scale)).save(lr_path)
+    scores = []
+    for name, sr, p, s in outputs:
         path = out_dir / f"{name}_x{scale}.png"
         Image.fromarray(sr).save(path)
-        p, s = score_pair(hr, sr, scale)
         scores.append(DemoScore(name, p, s, path))
-        panels.append(Panel(name, crop(sr, box), p))
-    panels.append(Panel("HR", crop(hr, box)))
     comparison_path = out_dir / "comparison.png"
     comparison_strip(panels).save(comparison_path)
     return DemoResult(scale, hr_path, lr_path, comparison_path, tuple(scores))

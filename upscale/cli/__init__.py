@@ -6,6 +6,9 @@ from . import eval_cmd as _eval  # noqa: F401
 from . import bench_cmd as _bench  # noqa: F401
 from . import models_cmd as _models  # noqa: F401
 from . import demo_cmd as _demo  # noqa: F401
+from . import weights_cmd as _weights  # noqa: F401
+from . import compare_cmd as _compare  # noqa: F401
+from . import zoo_cmd as _zoo  # noqa: F401
 from .app import app
 
 

@@ -1,0 +1,79 @@
+"""The shipped weights against their manifest, and the manifest machinery itself."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from upscale import create_model, load_model
+from upscale.datasets import BenchmarkSet, list_images
+from upscale.evaluate import evaluate
+from upscale.manifest import read_manifest, sha256_file
+from upscale.methods import network_planes
+from upscale.models import get_spec
+from upscale.weights import REPO_WEIGHTS, describe, save_weights
+
+SHIPPED = read_manifest(REPO_WEIGHTS)
+
+
+def test_every_shipped_file_is_in_the_manifest():
+    files = sorted(p.name for p in REPO_WEIGHTS.glob("*.safetensors"))
+    assert files == sorted(SHIPPED), "run 'upscale weights add' for new weights files"
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_weights_match_their_manifest(name, shared_set):
+    entry, path = SHIPPED[name], REPO_WEIGHTS / name
+    assert sha256_file(path) == entry["sha256"] and path.stat().st_size == entry["bytes"]
+    folder = shared_set("Set5")
+    bench = BenchmarkSet("Set5", folder, list_images(folder))
+    for scale_key, sets in entry["scores"].items():
+        scale = int(scale_key[1:])
+        model = load_model(entry["arch"], scale, path)  # strict: every key, right shapes
+        psnr = evaluate(entry["arch"], network_planes(model, precision="fp32"), bench, scale).psnr
+        assert abs(psnr - sets["Set5"]["psnr"]) <= 0.01, (name, scale, psnr)
+
+
+def test_add_and_verify_with_a_weights_folder(cli, tmp_path, monkeypatch):
+    folder = tmp_path / "weights"
+    monkeypatch.setenv("UPSCALE_WEIGHTS", str(folder))
+    torch.manual_seed(0)
+    spec = get_spec("espcn")
+    path = folder / "espcn_x3.safetensors"
+    save_weights(path, create_model("espcn", 3), describe(spec, 3, spec.config_cls()))
+    data = tmp_path / "set"
+    data.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 36, 3), dtype=np.uint8)).save(data / "a.png")
+    unlisted = cli(["weights", "verify"])
+    assert unlisted.exit_code == 1 and "espcn_x3.safetensors" in unlisted.stderr
+    added = cli(["weights", "add", str(path), "--set", str(data)])
+    assert added.exit_code == 0, added.stderr
+    entry = json.loads((folder / "MANIFEST.json").read_text())["files"]["espcn_x3.safetensors"]
+    assert entry["arch"] == "espcn" and entry["sha256"] == sha256_file(path)
+    assert set(entry["scores"]) == {"x3"} and np.isfinite(entry["scores"]["x3"]["set"]["psnr"])
+    assert cli(["weights", "verify"]).exit_code == 0
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    tampered = cli(["weights", "verify"])
+    assert tampered.exit_code == 1 and "sha256" in tampered.stderr
+
+
+def test_zoo_table_measures_each_registered_file(cli, tmp_path, monkeypatch):
+    folder = tmp_path / "weights"
+    monkeypatch.setenv("UPSCALE_WEIGHTS", str(folder))
+    empty = cli(["zoo", "--set", str(tmp_path)])
+    torch.manual_seed(1)
+    spec = get_spec("fsrcnn")
+    path = folder / "fsrcnn_x2.safetensors"
+    save_weights(path, create_model("fsrcnn", 2), describe(spec, 2, spec.config_cls()))
+    data = tmp_path / "set"
+    data.mkdir()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 40, 3), dtype=np.uint8)).save(data / "a.png")
+    assert cli(["weights", "add", str(path), "--set", str(data)]).exit_code == 0
+    result = cli(["zoo", "--set", str(data)])
+    assert result.exit_code == 0, result.stderr
+    assert "| fsrcnn | x2 | 12,809 |" in result.stdout and "set paper / bicubic" in result.stdout
+    assert empty.exit_code == 1  # an empty folder is not a benchmark set

@@ -1,0 +1,61 @@
+"""``upscale weights``: register shipped weights in the manifest with their measured scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import typer
+
+from ..datasets import resolve_set
+from ..engine import load_model
+from ..evaluate import evaluate
+from ..manifest import make_entry, read_manifest, verify_entry, write_manifest
+from ..methods import network_planes
+from ..errors import WeightsError
+from ..models import get_spec
+from ..weights import read_weights, weights_dir
+from .app import VersionFlag, app
+from .console import out_console, progress_bar
+from .options import parse_names
+
+weights_app = typer.Typer(help="Register and check the shipped weights (weights/MANIFEST.json).", no_args_is_help=True)
+app.add_typer(weights_app, name="weights")
+
+
+@weights_app.command("add")
+def add_command(
+    _version: VersionFlag = False,
+    files: List[Path] = typer.Argument(..., help="Weights files inside the weights folder."),
+    sets: str = typer.Option("Set5,Set14", "--set", help="Sets to measure and record."),
+) -> None:
+    """Measure each file with `upscale eval` at every scale it serves and record it in the manifest."""
+    folder = weights_dir()
+    entries = read_manifest(folder)
+    with progress_bar() as report:
+        benches = [resolve_set(name, progress=report) for name in parse_names(sets)]
+        for path in files:
+            _, meta = read_weights(path)
+            spec = get_spec(meta["arch"])
+            scales = [s for s in spec.scales if spec.multi_scale or spec.network_scale(s) == meta["scale"]]
+            scores = {}
+            for scale in scales:
+                planes = network_planes(load_model(meta["arch"], scale, path), precision="fp32")
+                results = [evaluate(meta["arch"], planes, b, scale, progress=report) for b in benches]
+                scores[f"x{scale}"] = {r.set: {"psnr": round(r.psnr, 4), "ssim": round(r.ssim, 5)} for r in results}
+            entries[path.name] = make_entry(path, scores)
+            out_console.print(f"{path.name}: {scores}")
+    out_console.print(f"wrote {write_manifest(entries, folder)}")
+
+
+@weights_app.command("verify")
+def verify_command(_version: VersionFlag = False) -> None:
+    """Check every manifest entry's size and sha256, and that every weights file is listed."""
+    folder = weights_dir()
+    entries = read_manifest(folder)
+    for name, entry in entries.items():
+        verify_entry(folder / name, entry)
+    unlisted = sorted(p.name for p in folder.glob("*.safetensors") if p.name not in entries)
+    if unlisted:
+        raise WeightsError(f"not in the manifest: {', '.join(unlisted)} (run 'upscale weights add')")
+    out_console.print(f"{len(entries)} weights files match {folder / 'MANIFEST.json'}")

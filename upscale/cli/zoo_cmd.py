@@ -1,0 +1,35 @@
+"""``upscale zoo``: the model-zoo table, measured from the shipped weights."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..datasets import resolve_set
+from ..report import replace_block
+from ..zoo import zoo_markdown, zoo_rows
+from .app import VersionFlag, command
+from .console import progress_bar
+from .options import parse_names
+
+
+@command("zoo")
+def zoo_command(
+    _version: VersionFlag = False,
+    sets: str = typer.Option("Set5,Set14,BSD100", "--set", help="Benchmark sets."),
+    readme: Optional[Path] = typer.Option(None, "--readme", help="Write the table into this file's zoo block."),
+) -> None:
+    """Evaluate every shipped weights file (weights/MANIFEST.json) next to the papers and bicubic."""
+    names = parse_names(sets)
+    with progress_bar() as report:
+        benches = [resolve_set(n, progress=report) for n in names]
+        rows = zoo_rows(benches, report)
+    text = zoo_markdown(rows, [b.name for b in benches], "upscale " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+    if readme:
+        replace_block(readme, "zoo", text)
+    else:
+        typer.echo(text)
