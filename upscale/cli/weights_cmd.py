@@ -23,6 +23,11 @@ weights_app = typer.Typer(help="Register and check the shipped weights (weights/
 app.add_typer(weights_app, name="weights")
 
 
+@weights_app.callback()
+def weights_group(_version: VersionFlag = False) -> None:
+    """Register and check the shipped weights (weights/MANIFEST.json)."""
+
+
 @weights_app.command("add")
 def add_command(
     _version: VersionFlag = False,
