@@ -39,3 +39,30 @@ def cli():
 
     runner = CliRunner()
     return lambda args: runner.invoke(app, args, prog_name="upscale")
+
+
+def _write_random_weights(folder: Path, name: str, scale: int, seed: int = 0) -> Path:
+    """A freshly initialised network saved the way `upscale train --export` saves one."""
+    import torch
+
+    from upscale import create_model
+    from upscale.models import get_spec
+    from upscale.weights import describe, save_weights
+
+    torch.manual_seed(seed)
+    spec = get_spec(name)
+    path = folder / f"{name}_x{spec.network_scale(scale)}.safetensors"
+    save_weights(path, create_model(name, scale), describe(spec, spec.network_scale(scale), spec.config_cls()))
+    return path
+
+
+@pytest.fixture
+def random_weights():
+    """A function: (folder, name, scale) -> path of a random-init weights file."""
+    return _write_random_weights
+
+
+@pytest.fixture(scope="session")
+def espcn_x2_weights(tmp_path_factory):
+    """One small random-init weights file shared by the batch tests."""
+    return _write_random_weights(tmp_path_factory.mktemp("weights"), "espcn", 2)

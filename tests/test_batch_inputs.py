@@ -15,29 +15,22 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageCms, ImageOps
 
-from upscale import create_model, upscale_image
+from upscale import upscale_image
 from upscale.engine import from_module
 from upscale.errors import ImageReadError, UsageError
 from upscale.image_io import encode_png16, load_for_upscale, pil_to_array
-from upscale.models import get_spec
 from upscale.resize import matlab_imresize
-from upscale.weights import describe, save_weights
 
 RNG = np.random.default_rng(7)
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 RED, BLUE = (220, 30, 30), (30, 30, 220)
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    spec = get_spec("espcn")
-    path = tmp_path_factory.mktemp("w") / "espcn_x2.safetensors"
-    save_weights(path, create_model("espcn", 2), describe(spec, 2, spec.config_cls()))
-    return path
+@pytest.fixture
+def weights(espcn_x2_weights):
+    return espcn_x2_weights
 
 
 def noise(h, w, c=3, dtype=np.uint8):

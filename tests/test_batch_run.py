@@ -9,24 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import upscale.batch as batch
-from upscale import create_model
 from upscale.batch import Inputs, InputFile, Job, OutputOptions, expand_inputs, plan_jobs, take_shard
 from upscale.errors import UsageError
-from upscale.models import get_spec
-from upscale.weights import describe, save_weights
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    torch.manual_seed(0)
-    spec = get_spec("espcn")
-    path = tmp_path_factory.mktemp("w") / "espcn_x2.safetensors"
-    save_weights(path, create_model("espcn", 2), describe(spec, 2, spec.config_cls()))
-    return path
+@pytest.fixture
+def weights(espcn_x2_weights):
+    return espcn_x2_weights
 
 
 @pytest.fixture

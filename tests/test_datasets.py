@@ -6,7 +6,6 @@ import functools
 import hashlib
 import http.server
 import io
-import os
 import re
 import tarfile
 import threading

@@ -6,20 +6,8 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from upscale import create_model
-from upscale.models import get_spec
-from upscale.weights import describe, save_weights
-
-
-def make_weights(tmp_path, name, scale):
-    torch.manual_seed(0)
-    spec = get_spec(name)
-    path = tmp_path / f"{name}_x{scale}.safetensors"
-    save_weights(path, create_model(name, scale), describe(spec, spec.network_scale(scale), spec.config_cls()))
-    return path
 
 
 def make_image(path, size=(20, 16), mode="RGB"):
@@ -28,8 +16,8 @@ def make_image(path, size=(20, 16), mode="RGB"):
     return path
 
 
-def test_writes_beside_the_input_and_default_routing(cli, tmp_path):
-    w = make_weights(tmp_path, "fsrcnn", 3)
+def test_writes_beside_the_input_and_default_routing(cli, tmp_path, random_weights):
+    w = random_weights(tmp_path, "fsrcnn", 3)
     src = make_image(tmp_path / "photo.png")
     result = cli([str(src), "--model", "fsrcnn", "-x", "3", "--weights", str(w)])
     assert result.exit_code == 0, result.stderr
@@ -40,8 +28,8 @@ def test_writes_beside_the_input_and_default_routing(cli, tmp_path):
     assert not list(tmp_path.glob(".*partial"))
 
 
-def test_output_file_folder_json_and_failures(cli, tmp_path):
-    w = make_weights(tmp_path, "espcn", 2)
+def test_output_file_folder_json_and_failures(cli, tmp_path, random_weights):
+    w = random_weights(tmp_path, "espcn", 2)
     srcs = tmp_path / "in"
     srcs.mkdir()
     make_image(srcs / "a.png")
@@ -58,8 +46,8 @@ def test_output_file_folder_json_and_failures(cli, tmp_path):
     assert single.exit_code == 0 and Image.open(tmp_path / "one.png").size == (40, 32)
 
 
-def test_never_overwrites_the_input(cli, tmp_path):
-    w = make_weights(tmp_path, "espcn", 2)
+def test_never_overwrites_the_input(cli, tmp_path, random_weights):
+    w = random_weights(tmp_path, "espcn", 2)
     src = make_image(tmp_path / "keep.png")
     before = src.read_bytes()
     result = cli([str(src), "-m", "espcn", "-x", "2", "-w", str(w), "-o", str(src), "--overwrite"])
@@ -78,8 +66,8 @@ def test_missing_weights_and_inputs_are_one_line_errors(cli, tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("name,scale", [("fsrcnn", 2), ("rdn", 2), ("lapsrn", 3)])
-def test_eval_runs_networks_with_weights(cli, tmp_path, name, scale):
-    w = make_weights(tmp_path, name, scale)
+def test_eval_runs_networks_with_weights(cli, tmp_path, name, scale, random_weights):
+    w = random_weights(tmp_path, name, scale)
     data = tmp_path / "set"
     data.mkdir()
     make_image(data / "x.png", size=(24, 24))

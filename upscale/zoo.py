@@ -12,7 +12,7 @@ from .engine import load_model
 from .evaluate import EvalResult, evaluate
 from .manifest import read_manifest
 from .methods import network_planes
-from .models import count_parameters, get_spec
+from .models import count_parameters
 from .progress import ProgressFn, no_progress
 from .published import published
 from .weights import weights_dir
