@@ -6,16 +6,14 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from upscale import create_model, load_model
+from upscale import load_model
 from upscale.datasets import BenchmarkSet, list_images
 from upscale.evaluate import evaluate
 from upscale.manifest import read_manifest, sha256_file
 from upscale.methods import network_planes
-from upscale.models import get_spec
-from upscale.weights import REPO_WEIGHTS, describe, save_weights
+from upscale.weights import REPO_WEIGHTS
 
 SHIPPED = read_manifest(REPO_WEIGHTS)
 
@@ -38,13 +36,11 @@ def test_shipped_weights_match_their_manifest(name, shared_set):
         assert abs(psnr - sets["Set5"]["psnr"]) <= 0.01, (name, scale, psnr)
 
 
-def test_add_and_verify_with_a_weights_folder(cli, tmp_path, monkeypatch):
+def test_add_and_verify_with_a_weights_folder(cli, tmp_path, monkeypatch, random_weights):
     folder = tmp_path / "weights"
+    folder.mkdir()
     monkeypatch.setenv("UPSCALE_WEIGHTS", str(folder))
-    torch.manual_seed(0)
-    spec = get_spec("espcn")
-    path = folder / "espcn_x3.safetensors"
-    save_weights(path, create_model("espcn", 3), describe(spec, 3, spec.config_cls()))
+    path = random_weights(folder, "espcn", 3)
     data = tmp_path / "set"
     data.mkdir()
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 36, 3), dtype=np.uint8)).save(data / "a.png")
@@ -61,14 +57,12 @@ def test_add_and_verify_with_a_weights_folder(cli, tmp_path, monkeypatch):
     assert tampered.exit_code == 1 and "sha256" in tampered.stderr
 
 
-def test_zoo_table_measures_each_registered_file(cli, tmp_path, monkeypatch):
+def test_zoo_table_measures_each_registered_file(cli, tmp_path, monkeypatch, random_weights):
     folder = tmp_path / "weights"
+    folder.mkdir()
     monkeypatch.setenv("UPSCALE_WEIGHTS", str(folder))
     empty = cli(["zoo", "--set", str(tmp_path)])
-    torch.manual_seed(1)
-    spec = get_spec("fsrcnn")
-    path = folder / "fsrcnn_x2.safetensors"
-    save_weights(path, create_model("fsrcnn", 2), describe(spec, 2, spec.config_cls()))
+    path = random_weights(folder, "fsrcnn", 2)
     data = tmp_path / "set"
     data.mkdir()
     Image.fromarray(np.random.default_rng(1).integers(0, 256, (32, 40, 3), dtype=np.uint8)).save(data / "a.png")

@@ -33,6 +33,7 @@ class LoadedModel:
     scale: int
     net: nn.Module
     meta: dict = field(default_factory=dict)
+    activation_rate: Optional[float] = field(default=None, repr=False)  # cache of the probe below
 
     @property
     def name(self) -> str:
@@ -95,7 +96,9 @@ def pick_autocast(precision: Optional[str], device: torch.device) -> Optional[to
 
 
 def activation_floats_per_pixel(model: LoadedModel) -> float:
-    """Largest activation any layer makes, in floats per input pixel (measured on a probe)."""
+    """Largest activation any layer makes, in floats per input pixel (measured once, on a probe)."""
+    if model.activation_rate is not None:
+        return model.activation_rate
     peak = 0
     hooks = [m.register_forward_hook(lambda _m, _i, o: _track(o)) for m in model.net.modules()]
 
@@ -107,15 +110,14 @@ def activation_floats_per_pixel(model: LoadedModel) -> float:
     probe = 24
     try:
         with torch.inference_mode():
-            c = model.spec.in_channels
-            x = torch.zeros(1, c, probe, probe)
-            if model.spec.input_kind.value == "pre_upsampled":
-                x = torch.zeros(1, c, probe * model.scale, probe * model.scale)
-            model.net(x)
+            side = probe * model.scale if model.spec.input_kind.value == "pre_upsampled" else probe
+            device = next(model.net.parameters()).device  # the network may already be on the GPU
+            model.net(torch.zeros(1, model.spec.in_channels, side, side, device=device))
     finally:
         for h in hooks:
             h.remove()
-    return peak / (probe * probe)
+    model.activation_rate = peak / (probe * probe)
+    return model.activation_rate
 
 
 def auto_tile(model: LoadedModel, device: torch.device, height: int, width: int, pad: int) -> int:

@@ -144,13 +144,8 @@ def _resize_dim_polyphase(x: torch.Tensor, dim: int, plan: tuple[torch.Tensor, i
     return out.reshape(merged)
 
 
-def _resize_dim(x: torch.Tensor, dim: int, out_len: int, scale: float, quant_max: Optional[float]) -> torch.Tensor:
-    plan = polyphase(x.shape[dim], out_len, scale)
-    if plan is not None:
-        out = _resize_dim_polyphase(x, dim - x.dim(), plan, out_len)
-        if quant_max is not None:
-            out = torch.floor(out + 0.5).clamp_(0, quant_max)
-        return out
+def _resize_dim_gather(x: torch.Tensor, dim: int, out_len: int, scale: float) -> torch.Tensor:
+    """One pass by gathering every tap: any factor, any length (the general path)."""
     weights, idx = contributions(x.shape[dim], out_len, scale)
     weights = weights.to(device=x.device, dtype=x.dtype)
     idx = idx.to(x.device)
@@ -160,6 +155,15 @@ def _resize_dim(x: torch.Tensor, dim: int, out_len: int, scale: float, quant_max
     for k in range(weights.shape[1]):
         term = x.index_select(dim, idx[:, k]) * weights[:, k].reshape(shape)
         out = term if out is None else out.add_(term)
+    return out
+
+
+def _resize_dim(x: torch.Tensor, dim: int, out_len: int, scale: float, quant_max: Optional[float]) -> torch.Tensor:
+    plan = polyphase(x.shape[dim], out_len, scale)
+    if plan is not None:
+        out = _resize_dim_polyphase(x, dim - x.dim(), plan, out_len)
+    else:
+        out = _resize_dim_gather(x, dim, out_len, scale)
     if quant_max is not None:
         out = torch.floor(out + 0.5).clamp_(0, quant_max)
     return out
