@@ -177,9 +177,13 @@ def _upscale_planes(arr: np.ndarray, model: LoadedModel, **kw: Any) -> np.ndarra
     s = model.scale
     out = np.empty((planes.shape[0] * s, planes.shape[1] * s, planes.shape[2]), dtype=arr.dtype)
 
+    target = torch.from_numpy(out)
+
     def write(t: Any, core: torch.Tensor) -> None:
-        q = torch.floor(core[0].float().clamp(0, 1) * peak + 0.5).permute(1, 2, 0).cpu().numpy()
-        out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = q.astype(arr.dtype)
+        # round half up and clamp in place, then one strided pass that truncates into the
+        # integer output (truncation is floor here: the values are >= 0 by then)
+        q = core[0].float().mul(peak).add_(0.5).clamp_(0, peak).cpu()
+        target[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s].copy_(q.permute(1, 2, 0))
 
     _run(model, x, write, **kw)
     return out[..., 0] if arr.ndim == 2 else out

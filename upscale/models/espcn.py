@@ -17,6 +17,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from .fused import conv_act
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
 
@@ -51,7 +52,9 @@ class ESPCN(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.body(x)
+        conv1, _, conv2, _, conv3, shuffle = self.body
+        hidden = conv_act(conv_act(x, conv1, "tanh"), conv2, "tanh")
+        return shuffle(conv_act(hidden, conv3, "none"))
 
 
 def build(cfg: ESPCNConfig, scale: int) -> nn.Module:

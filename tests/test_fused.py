@@ -1,0 +1,58 @@
+"""The fused convolution + activation path agrees with the plain ops it replaces."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from upscale.models import create_model
+from upscale.models.fused import conv_act
+
+PLAIN = {"none": lambda t: t, "relu": torch.relu, "tanh": torch.tanh}
+
+
+@pytest.mark.parametrize("act", ["none", "relu", "tanh"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_conv_act_matches_plain_ops(act: str, channels_last: bool) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 5, 3, padding=1)
+    x = torch.randn(2, 8, 19, 23)
+    if channels_last:
+        conv = conv.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        fused = conv_act(x, conv, act)
+        plain = PLAIN[act](F.conv2d(x, conv.weight, conv.bias, padding=1))
+    assert fused.shape == plain.shape
+    assert torch.allclose(fused, plain, atol=1e-5, rtol=1e-5)
+
+
+def test_conv_act_keeps_gradients_in_training() -> None:
+    conv = nn.Conv2d(1, 4, 5, padding=2)
+    out = conv_act(torch.randn(1, 1, 12, 12), conv, "tanh")
+    out.sum().backward()
+    assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_espcn_inference_equals_its_layers(scale: int) -> None:
+    torch.manual_seed(scale)
+    net = create_model("espcn", scale).eval()
+    x = torch.rand(1, 1, 31, 40)
+    reference = net.body(x).detach()  # the Sequential's own layers: plain ops
+    with torch.inference_mode():
+        fast = net.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(fast, reference, atol=1e-5)
+
+
+def test_fused_flops_count_like_convolutions() -> None:
+    net = create_model("espcn", 3).eval()
+    x = torch.rand(1, 1, 16, 16)
+    with torch.inference_mode(), FlopCounterMode(display=False) as fused:
+        net(x)
+    with FlopCounterMode(display=False) as plain:
+        net.body(x)
+    assert fused.get_total_flops() == plain.get_total_flops() > 0
