@@ -45,3 +45,11 @@ class UnknownModelError(ModelError, UsageError):
 
 class WeightsError(UpscaleError):
     """Weights are missing, malformed, or do not fit the architecture."""
+
+
+class DependencyError(UpscaleError):
+    """An optional dependency a feature needs is not installed."""
+
+
+class ExportError(UpscaleError):
+    """A network could not be exported, or the export does not reproduce PyTorch."""

@@ -41,6 +41,8 @@ def _fused_usable(x: Tensor) -> bool:
         return False
     if torch.is_grad_enabled() or not torch.backends.mkldnn.is_available():
         return False
+    if torch.compiler.is_compiling():  # export and compile trace the plain, portable ops
+        return False
     return _FUSED is not None
 
 

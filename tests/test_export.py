@@ -1,0 +1,79 @@
+"""`upscale export --format onnx`: every registered network, dynamic sizes, checked in ONNX Runtime."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from upscale.engine import from_module
+from upscale.errors import DependencyError, UsageError
+from upscale.models import InputKind, get_spec, list_models
+from upscale.onnx_export import export_onnx
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+
+def _scale(name: str) -> int:
+    scales = get_spec(name).scales
+    return 2 if 2 in scales else scales[0]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_export_runs_in_onnx_runtime_at_any_size(name: str, tmp_path) -> None:
+    torch.manual_seed(0)
+    scale = _scale(name)
+    model = from_module(name, scale)
+    report = export_onnx(model, tmp_path / f"{name}.onnx")
+    spec = model.spec
+    factor = scale if spec.input_kind is InputKind.PRE_UPSAMPLED else 1
+    # a third size and a batch of 3: neither the traced nor the checked shape
+    x = torch.rand(3, spec.in_channels, 21 * factor, 18 * factor)
+    session = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"input": x.numpy()})[0]
+    with torch.inference_mode():
+        want = model.net.eval()(x).numpy()
+    assert got.shape == want.shape == (3, spec.in_channels, 21 * scale, 18 * scale)
+    magnitude = max(1.0, float(np.abs(want).max()))  # random-init deep nets reach large values
+    assert np.abs(got - want).max() <= 1e-4 * magnitude
+    assert report.max_abs_diff <= 1e-4 * max(1.0, magnitude)
+    props = {p.key: p.value for p in onnx.load(str(report.path)).metadata_props}
+    assert props["upscale.model"] == name and props["upscale.scale"] == str(scale)
+
+
+def test_export_never_overwrites_without_force(tmp_path) -> None:
+    model = from_module("espcn", 2)
+    target = tmp_path / "espcn.onnx"
+    target.write_bytes(b"keep me")
+    with pytest.raises(UsageError, match="--force"):
+        export_onnx(model, target)
+    assert target.read_bytes() == b"keep me"
+    export_onnx(model, target, overwrite=True)
+    assert onnx.load(str(target)).graph.input[0].name == "input"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_export_refuses_a_scale_served_through_another(tmp_path) -> None:
+    with pytest.raises(UsageError, match="-x 4"):
+        export_onnx(from_module("lapsrn", 3), tmp_path / "l.onnx")
+
+
+def test_missing_runtime_is_one_clear_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
+    with pytest.raises(DependencyError, match=r"upscale\[onnx\]"):
+        export_onnx(from_module("espcn", 2), tmp_path / "e.onnx")
+
+
+def test_cli_export(cli, random_weights, tmp_path) -> None:
+    weights = random_weights(tmp_path, "fsrcnn", 3)
+    out = tmp_path / "f.onnx"
+    result = cli(["export", "--model", "fsrcnn", "-x", "3", "--weights", str(weights), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "max abs diff" in result.stdout and out.is_file()
+    again = cli(["export", "--model", "fsrcnn", "-x", "3", "--weights", str(weights), "-o", str(out)])
+    assert again.exit_code == 2 and "--force" in again.stderr
+    wrong = cli(["export", "--model", "fsrcnn", "-x", "3", "--format", "tflite", "-o", str(out)])
+    assert wrong.exit_code == 2 and "onnx" in wrong.stderr

@@ -1,0 +1,152 @@
+"""ONNX export of a network, with dynamic height and width, checked in ONNX Runtime.
+
+The exported graph is the network alone, as the papers define it: a Y-channel model
+takes the Y plane in [0, 1] (already bicubic-upscaled for SRCNN, VDSR and DRCN), an
+RGB model takes RGB in [0, 1]. The model's metadata properties say which, so another
+runtime can rebuild the colour handling of ``upscale.pipeline``. Every export is run
+once in ONNX Runtime at a size other than the traced one, and the largest absolute
+difference from PyTorch is reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Union
+
+import numpy as np
+import torch
+
+from . import __version__
+from .engine import LoadedModel
+from .errors import DependencyError, ExportError, UsageError
+from .models import InputKind
+
+FORMATS = ("onnx",)
+DEFAULT_OPSET = 18
+TRACE_SIDES = (24, 32)  # unequal (and a batch of 2), so no dimension is fixed by the example
+CHECK_SIDES = (37, 45)  # another size than the traced one: the dynamic shapes are really dynamic
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What was written and how closely ONNX Runtime reproduces PyTorch."""
+
+    path: Path
+    opset: int
+    input_layout: str
+    check_shape: tuple[int, ...]
+    max_abs_diff: float
+    properties: dict
+
+
+def _modules() -> tuple[Any, Any]:
+    try:
+        import onnx
+        import onnxruntime
+        import onnxscript  # noqa: F401  (the exporter needs it)
+    except ImportError as exc:
+        raise DependencyError(
+            f"ONNX export needs onnx, onnxscript and onnxruntime ({exc.name} is missing): "
+            "pip install 'upscale[onnx]'"
+        ) from None
+    return onnx, onnxruntime
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporter logs and warns about things that do not concern our graphs (torchvision ops)."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _input(model: LoadedModel, batch: int, sides: tuple[int, int], seed: int) -> torch.Tensor:
+    factor = model.scale if model.spec.input_kind is InputKind.PRE_UPSAMPLED else 1
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, model.spec.in_channels, sides[0] * factor, sides[1] * factor, generator=gen)
+
+
+def properties(model: LoadedModel) -> dict:
+    """Metadata stored in the ONNX file: what the input is and where the weights came from."""
+    spec = model.spec
+    channel = "Y (BT.601 studio swing)" if spec.in_channels == 1 else "RGB"
+    pre = " after a MATLAB-bicubic upscale by the scale" if spec.input_kind is InputKind.PRE_UPSAMPLED else ""
+    return {
+        "upscale.model": spec.name,
+        "upscale.scale": str(model.scale),
+        "upscale.input": f"N x {spec.in_channels} x H x W float32, {channel} in [0, 1]{pre}",
+        "upscale.input_kind": spec.input_kind.value,
+        "upscale.color_space": spec.color_space.value,
+        "upscale.version": __version__,
+        "upscale.weights": json.dumps(model.meta, sort_keys=True, default=str),
+    }
+
+
+def _export_graph(net: torch.nn.Module, example: torch.Tensor, path: Path, opset: int) -> None:
+    batch = torch.export.Dim("batch", min=1)
+    height = torch.export.Dim("height", min=4)
+    width = torch.export.Dim("width", min=4)
+    try:
+        with _quiet_exporter():
+            torch.onnx.export(
+                net, (example,), str(path), dynamo=True, input_names=["input"], output_names=["output"],
+                dynamic_shapes=({0: batch, 2: height, 3: width},), opset_version=opset, verbose=False, report=False,
+            )
+    except Exception as exc:  # the exporter raises many kinds; the first line says what failed
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExportError(f"the ONNX exporter failed: {first}") from exc
+
+
+def _max_diff(onnxruntime: Any, path: Path, net: torch.nn.Module, x: torch.Tensor) -> float:
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.inference_mode():
+        want = net(x).numpy()
+    if got.shape != want.shape:
+        raise ExportError(f"ONNX Runtime gave shape {got.shape}, PyTorch {want.shape}")
+    return float(np.abs(got - want).max())
+
+
+def export_onnx(
+    model: LoadedModel, path: Union[str, Path], *, opset: int = DEFAULT_OPSET, overwrite: bool = False
+) -> ExportReport:
+    """Write ``model``'s network to ``path`` as ONNX and check it in ONNX Runtime."""
+    onnx, onnxruntime = _modules()
+    spec, path = model.spec, Path(path)
+    if spec.network_scale(model.scale) != model.scale:
+        raise UsageError(
+            f"{spec.name} serves x{model.scale} through its x{spec.network_scale(model.scale)} network and a "
+            f"bicubic resize; export -x {spec.network_scale(model.scale)} instead"
+        )
+    if path.exists() and not overwrite:
+        raise UsageError(f"{path} exists; pass --force to replace it")
+    if not path.parent.is_dir():
+        raise UsageError(f"{path.parent} is not a folder")
+    net = copy.deepcopy(model.net).float().cpu().eval().to(memory_format=torch.contiguous_format)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        _export_graph(net, _input(model, 2, TRACE_SIDES, seed=0), tmp, opset)
+        graph = onnx.load(str(tmp))
+        props = properties(model)
+        onnx.helper.set_model_props(graph, props)
+        onnx.save(graph, str(tmp))
+        check = _input(model, 1, CHECK_SIDES, seed=1)
+        diff = _max_diff(onnxruntime, tmp, net, check)
+        os.replace(tmp, path)  # whole or not at all
+    finally:
+        tmp.unlink(missing_ok=True)
+    layout = f"N x {spec.in_channels} x H x W"
+    return ExportReport(path, opset, layout, tuple(check.shape), diff, props)
