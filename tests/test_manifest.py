@@ -14,6 +14,7 @@ from upscale.evaluate import evaluate
 from upscale.manifest import read_manifest, sha256_file
 from upscale.methods import network_planes
 from upscale.weights import REPO_WEIGHTS
+from upscale.zoo import precision_drift
 
 SHIPPED = read_manifest(REPO_WEIGHTS)
 
@@ -34,6 +35,18 @@ def test_shipped_weights_match_their_manifest(name, shared_set):
         model = load_model(entry["arch"], scale, path)  # strict: every key, right shapes
         psnr = evaluate(entry["arch"], network_planes(model, precision="fp32"), bench, scale).psnr
         assert abs(psnr - sets["Set5"]["psnr"]) <= 0.01, (name, scale, psnr)
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_reduced_precision_keeps_set5_psnr(name, shared_set):
+    """fp16 and bf16 autocast stay within 0.05 dB of fp32 (on the machine running the tests)."""
+    entry, path = SHIPPED[name], REPO_WEIGHTS / name
+    folder = shared_set("Set5")
+    bench = BenchmarkSet("Set5", folder, list_images(folder))
+    for scale_key, sets in entry["scores"].items():
+        model = load_model(entry["arch"], int(scale_key[1:]), path)
+        for precision, delta in precision_drift(model, bench, sets["Set5"]["psnr"]):
+            assert abs(delta) <= 0.05, (name, scale_key, precision, delta)
 
 
 def test_add_and_verify_with_a_weights_folder(cli, tmp_path, monkeypatch, random_weights):
@@ -70,4 +83,5 @@ def test_zoo_table_measures_each_registered_file(cli, tmp_path, monkeypatch, ran
     result = cli(["zoo", "--set", str(data)])
     assert result.exit_code == 0, result.stderr
     assert "| fsrcnn | x2 | 12,809 |" in result.stdout and "set paper / bicubic" in result.stdout
+    assert "set Δ fp16 / bf16" in result.stdout
     assert empty.exit_code == 1  # an empty folder is not a benchmark set
