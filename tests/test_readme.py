@@ -19,5 +19,5 @@ def test_python_examples_run(tmp_path, monkeypatch):
 def test_readme_commands_name_real_subcommands(cli):
     text = README.read_text(encoding="utf-8")
     for command in sorted(set(re.findall(r"^upscale (\w+)", text, re.M))):
-        if command in {"eval", "models", "demo", "train", "bench", "upscale"}:
+        if command in {"eval", "models", "demo", "train", "bench", "upscale", "export", "zoo", "compare", "weights"}:
             assert cli([command, "--help"]).exit_code == 0, command
