@@ -45,11 +45,15 @@ def rgb_to_ycbcr(rgb: Array) -> Array:
     return _apply(rgb, MATRIX / 255.0, np.zeros(3), OFFSET / 255.0, axis)
 
 
-def ycbcr_to_rgb(ycc: Array) -> Array:
-    """Inverse of :func:`rgb_to_ycbcr`; the result is not clipped."""
+def ycbcr_to_rgb(ycc: Array, gain: float = 1.0, offset: float = 0.0) -> Array:
+    """Inverse of :func:`rgb_to_ycbcr`, times ``gain`` plus ``offset``; the result is not clipped.
+
+    The affine part rides along in the same pass (callers quantising to 8 or 16 bits
+    pass the peak value and 0.5, saving two passes over the output).
+    """
     axis = -3 if isinstance(ycc, torch.Tensor) else -1
     inv = np.linalg.inv(MATRIX / 255.0)
-    return _apply(ycc, inv, -OFFSET / 255.0, np.zeros(3), axis)
+    return _apply(ycc, inv * gain, -OFFSET / 255.0, np.full(3, offset), axis)
 
 
 def rgb_to_y(rgb: Array) -> Array:

@@ -33,9 +33,22 @@ def pipeline_radius(spec: ModelSpec, scale: int) -> int:
 
 
 def make_pipeline(
-    spec: ModelSpec, net: nn.Module, scale: int, autocast_dtype: Optional[torch.dtype] = None
+    spec: ModelSpec,
+    net: nn.Module,
+    scale: int,
+    autocast_dtype: Optional[torch.dtype] = None,
+    gain: float = 1.0,
+    offset: float = 0.0,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``N,C,h,w -> N,C,h*scale,w*scale`` float (C = 1 gray or 3 RGB), values unclamped."""
+    """``N,C,h,w -> N,C,h*scale,w*scale`` float (C = 1 gray or 3 RGB), values unclamped.
+
+    The output is ``gain * value + offset`` (``value`` in [0, 1] scale), folded into the
+    colour conversion where there is one.
+    """
+    affine = gain != 1.0 or offset != 0.0
+
+    def scaled(y: torch.Tensor) -> torch.Tensor:
+        return y.mul_(gain).add_(offset) if affine else y
     net_scale = spec.network_scale(scale)
 
     def run_network(x: torch.Tensor) -> torch.Tensor:
@@ -53,12 +66,12 @@ def make_pipeline(
         gray = x.shape[-3] == 1
         if spec.color_space is ColorSpace.RGB:
             out = run_network(x.expand(-1, 3, -1, -1) if gray else x)
-            return out.mean(dim=-3, keepdim=True) if gray else out
+            return scaled(out.mean(dim=-3, keepdim=True) if gray else out)
         if gray:  # a gray plane is the luma: the papers feed it as is
-            return run_network(x)
+            return scaled(run_network(x))
         ycc = rgb_to_ycbcr(x)
         luma = run_network(ycc[:, :1])
         chroma = imresize_tensor(ycc[:, 1:], float(scale))
-        return ycbcr_to_rgb(torch.cat([luma, chroma], dim=1))
+        return ycbcr_to_rgb(torch.cat([luma, chroma], dim=1), gain, offset)
 
     return pipeline
