@@ -56,3 +56,16 @@ def test_fused_flops_count_like_convolutions() -> None:
     with FlopCounterMode(display=False) as plain:
         net.body(x)
     assert fused.get_total_flops() == plain.get_total_flops() > 0
+
+
+def test_autocast_reaches_the_convolutions() -> None:
+    """Under bf16 autocast the fused fp32 kernel must step aside, or the precision is a no-op."""
+    torch.manual_seed(0)
+    net = create_model("espcn", 2).eval()
+    x = torch.rand(1, 1, 24, 24)
+    with torch.inference_mode():
+        full = net(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            half = net(x)
+    assert half.dtype == torch.bfloat16
+    assert 0 < (half.float() - full).abs().max() < 0.05

@@ -43,6 +43,8 @@ def _fused_usable(x: Tensor) -> bool:
         return False
     if torch.compiler.is_compiling():  # export and compile trace the plain, portable ops
         return False
+    if torch.is_autocast_enabled(x.device.type):  # autocast only knows the plain convolution
+        return False
     return _FUSED is not None
 
 
