@@ -12,7 +12,7 @@ from upscale.engine import activation_floats_per_pixel, auto_tile, from_module
 from upscale.color import rgb_to_ycbcr
 from upscale.errors import UsageError, WeightsError
 from upscale.models import get_spec
-from upscale.pipeline import pipeline_radius
+from upscale.pipeline import make_pipeline, pipeline_radius
 from upscale.resize import matlab_imresize
 from upscale.tiling import plan_tiles
 from upscale.weights import describe, save_weights
@@ -188,3 +188,38 @@ def test_cuda_out_of_memory_halves_the_tile(monkeypatch):
     out = upscale_image(x, model, tile=0, tile_pad=4)
     assert (out - whole).abs().max() <= 1e-5
     assert seen[0] == (30, 30) and max(seen[-1]) <= 20
+
+
+def test_batched_tiles_equal_one_tile_per_pass(models):
+    from upscale.tiling import batch_tiles, run_tiled
+
+    model = models("fsrcnn", 3)
+    pipeline = make_pipeline(model.spec, model.net, 3)
+    x = torch.rand(2, 3, 40, 37, generator=torch.Generator().manual_seed(2))  # N = 2 rides along
+    tiles = plan_tiles(40, 37, 9, pipeline_radius(model.spec, 3))
+    outputs, calls = {}, []
+
+    def counted(t):
+        calls.append(t.shape[0])
+        return pipeline(t)
+
+    for batch in (1, 4):
+        out = torch.zeros(2, 3, 120, 111)
+
+        def write(t, core):
+            out[..., t.y0 * 3 : t.y1 * 3, t.x0 * 3 : t.x1 * 3] = core
+
+        with torch.inference_mode():
+            run_tiled(counted, x, 3, tiles, write, batch=batch)
+        outputs[batch] = out
+    assert (outputs[4] - outputs[1]).abs().max() <= 1e-5
+    groups = batch_tiles(tiles, 4)
+    assert sum(len(g) for g in groups) == len(tiles) and max(len(g) for g in groups) > 1
+    assert all(len({(t.py1 - t.py0, t.px1 - t.px0) for t in g}) == 1 for g in groups)
+    assert len(calls) == len(tiles) + len(groups) and max(calls) == 2 * max(len(g) for g in groups)
+
+
+def test_tile_batch_is_one_on_the_cpu(models):
+    from upscale.engine import tile_batch
+
+    assert tile_batch(models("fsrcnn", 4), torch.device("cpu"), 64, 8) == 1

@@ -120,20 +120,41 @@ def activation_floats_per_pixel(model: LoadedModel) -> float:
     return model.activation_rate
 
 
-def auto_tile(model: LoadedModel, device: torch.device, height: int, width: int, pad: int) -> int:
-    """A core size whose padded tile keeps the activations within a memory budget."""
+def _memory_budget(device: torch.device) -> float:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        budget = free * 0.4
-    else:
-        budget = 0.5 * 2**30
+        return free * 0.4
+    return 0.5 * 2**30
+
+
+def _bytes_per_pixel(model: LoadedModel) -> float:
     # A few live tensors of the largest layer's size, in float32.
-    bytes_per_px = activation_floats_per_pixel(model) * 4 * 4
+    return activation_floats_per_pixel(model) * 4 * 4
+
+
+def auto_tile(model: LoadedModel, device: torch.device, height: int, width: int, pad: int) -> int:
+    """A core size whose padded tile keeps the activations within a memory budget."""
+    budget, bytes_per_px = _memory_budget(device), _bytes_per_pixel(model)
     if height * width * bytes_per_px <= budget:
         return 0  # the whole image fits: no context is computed twice
     side = int(math.sqrt(budget / bytes_per_px))
     # Tiles narrower than their context would spend most of their work on it.
     return max(side - 2 * pad, pad, 16)
+
+
+MAX_TILE_BATCH = 8
+
+
+def tile_batch(model: LoadedModel, device: torch.device, size: int, pad: int) -> int:
+    """How many padded tiles of ``size`` run in one forward pass: several on a GPU, one on the CPU.
+
+    A GPU only fills up with enough pixels in flight; the CPU gains nothing from
+    larger batches and would only hold more memory.
+    """
+    if device.type != "cuda" or size == 0:
+        return 1
+    per_tile = (size + 2 * pad) ** 2 * _bytes_per_pixel(model)
+    return int(min(max(_memory_budget(device) // per_tile, 1), MAX_TILE_BATCH))
 
 
 def _run(
@@ -161,15 +182,19 @@ def _run(
     size = auto_tile(model, dev, height, width, pad) if tile is None else tile
     if size < 0 or pad < 0:
         raise UsageError("--tile and --tile-pad must be >= 0")
+    batch = tile_batch(model, dev, size, pad)
     with torch.inference_mode():
         while True:
             try:
                 tiles = plan_tiles(height, width, size, pad)
-                run_tiled(lambda t: pipeline(t.to(dev)), x, model.scale, tiles, write, progress)
+                run_tiled(lambda t: pipeline(t.to(dev)), x, model.scale, tiles, write, progress, batch=batch)
                 return
             except torch.cuda.OutOfMemoryError:
-                size = (max(height, width) if size == 0 else size) // 2
                 torch.cuda.empty_cache()
+                if batch > 1:  # fewer tiles per pass before smaller tiles: less context recomputed
+                    batch //= 2
+                    continue
+                size = (max(height, width) if size == 0 else size) // 2
                 if size < 8:  # no tile this small fits either: the model itself does not
                     raise
 

@@ -51,6 +51,23 @@ def plan_tiles(height: int, width: int, tile: int, pad: int) -> list[Tile]:
     ]
 
 
+def batch_tiles(tiles: list[Tile], batch: int) -> list[list[Tile]]:
+    """Consecutive tiles of one padded shape, at most ``batch`` per group.
+
+    Only tiles of the same shape share a forward pass: padding a smaller border tile
+    up to the common shape would change what the network sees at the image border.
+    """
+    groups: list[list[Tile]] = []
+    for t in tiles:
+        shape = (t.py1 - t.py0, t.px1 - t.px0)
+        last = groups[-1] if groups else None
+        if last and len(last) < batch and (last[0].py1 - last[0].py0, last[0].px1 - last[0].px0) == shape:
+            last.append(t)
+        else:
+            groups.append([t])
+    return groups
+
+
 def run_tiled(
     fn: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -59,16 +76,23 @@ def run_tiled(
     write: Callable[[Tile, torch.Tensor], None],
     progress: ProgressFn = no_progress,
     task: str = "tiles",
+    batch: int = 1,
 ) -> None:
-    """Apply ``fn`` (``N,C,h,w -> N,C',h*scale,w*scale``) tile by tile.
+    """Apply ``fn`` (``N,C,h,w -> N,C',h*scale,w*scale``) tile by tile, ``batch`` tiles per call.
 
     ``write(tile, core)`` receives the core's output, so the caller decides where it
     goes (a preallocated uint8 array, a float tensor) and nothing holds a second
-    full-size float copy.
+    full-size float copy. Batching several same-shape tiles into one call keeps a
+    GPU busy; the outputs are the same as one tile per call.
     """
-    for i, t in enumerate(tiles):
-        progress(Progress(task, i, len(tiles)))
-        out = fn(x[..., t.py0 : t.py1, t.px0 : t.px1])
-        oy, ox = (t.y0 - t.py0) * scale, (t.x0 - t.px0) * scale
-        write(t, out[..., oy : oy + (t.y1 - t.y0) * scale, ox : ox + (t.x1 - t.x0) * scale])
+    done, n = 0, x.shape[0]
+    for group in batch_tiles(tiles, max(batch, 1)):
+        progress(Progress(task, done, len(tiles)))
+        crops = [x[..., t.py0 : t.py1, t.px0 : t.px1] for t in group]
+        out = fn(crops[0] if len(crops) == 1 else torch.cat(crops, dim=0))
+        for i, t in enumerate(group):
+            oy, ox = (t.y0 - t.py0) * scale, (t.x0 - t.px0) * scale
+            core = out[i * n : (i + 1) * n, ..., oy : oy + (t.y1 - t.y0) * scale, ox : ox + (t.x1 - t.x0) * scale]
+            write(t, core)
+        done += len(group)
     progress(Progress(task, len(tiles), len(tiles)))
