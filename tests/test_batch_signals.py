@@ -1,4 +1,4 @@
-"""A batch killed (SIGKILL) or interrupted (SIGINT) in a real process: only complete
+"""A batch killed (SIGKILL), interrupted (SIGINT) or terminated (SIGTERM) in a real process: only complete
 outputs are left, and a re-run finishes the rest without redoing what was done."""
 
 from __future__ import annotations
@@ -94,6 +94,20 @@ def test_sigint_exits_130_after_discarding_the_current_file(batch):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "interrupted" in stderr and "not processed" in stderr
+    done = complete_outputs(out)
+    assert 1 <= len(done) < COUNT
+    assert sorted(p.name for p in out.iterdir()) == sorted(done)
+
+
+def test_sigterm_exits_143_and_cleans_up_like_ctrl_c(batch):
+    # Slurm and Kubernetes stop jobs with SIGTERM: the same cleanup as Ctrl-C, exit 128 + 15.
+    src, out, weights = batch
+    proc = launch(src, out, weights)
+    wait_for_outputs(out, proc, 1)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "terminated" in stderr and "not processed" in stderr
     done = complete_outputs(out)
     assert 1 <= len(done) < COUNT
     assert sorted(p.name for p in out.iterdir()) == sorted(done)

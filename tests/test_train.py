@@ -177,3 +177,26 @@ def test_vgg54_content_loss_from_a_local_file(tmp_path):
 
     with pytest.raises(WeightsError):
         load_vgg54(tmp_path / "bad.pth")
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_143(one_image, tmp_path):
+    """A scheduler's SIGTERM (preemption, time limit) ends training like Ctrl-C: checkpoint, then exit."""
+    import signal
+    import time
+
+    data, run = one_image(32), tmp_path / "run"
+    cmd = [sys.executable, "-m", "upscale", "train", "--model", "espcn", "-x", "2", "--data", str(data),
+           "--val", "none", "--steps", "1000000", "--batch", "2", "--patch", "10", "--log-every", "1",
+           "--out", str(run), "--device", "cpu"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    seen = []
+    while not seen or not seen[-1].startswith("step="):  # a log line per step on stderr once training runs
+        seen.append(proc.stderr.readline())
+        assert seen[-1] and time.monotonic() < deadline, "".join(seen)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143, stderr
+    assert "terminated; checkpoint saved" in stderr
+    assert torch.load(run / "last.pt", weights_only=True)["step"] >= 1

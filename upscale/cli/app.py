@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import traceback
 from typing import Annotated, Any, Optional, Sequence
 
@@ -59,6 +61,26 @@ def _fail(message: str, code: int, exc: Optional[BaseException] = None) -> int:
     return code
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's preemption or time limit, ``kill``), raised where the program is.
+
+    It is a KeyboardInterrupt so every cleanup written for Ctrl-C runs for it too: the
+    current file's temporary output is removed, training saves its checkpoint.
+    """
+
+
+def _raise_terminated(signum: int, _frame: Any) -> None:
+    _state["terminated"] = True  # typer turns the exception into a bare exit 130: remember why
+    raise Terminated()
+
+
+def _on_sigterm() -> Any:
+    """Install the SIGTERM handler (main thread only); return the one it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_terminated)
+
+
 class DefaultGroup(TyperGroup):
     """Routes unknown first words to the default command and renders every error as one line."""
 
@@ -73,18 +95,25 @@ class DefaultGroup(TyperGroup):
 
     def _run(self, args: list[str], *pargs: Any, **kw: Any) -> int:
         _state["debug"] = bool(os.environ.get("UPSCALE_DEBUG"))  # each run starts afresh
+        previous, _state["terminated"] = _on_sigterm(), False
         try:
             rv = super().main(args, *pargs, standalone_mode=False, **kw)
-            return rv if isinstance(rv, int) else 0
+            code = rv if isinstance(rv, int) else 0
+            return 128 + signal.SIGTERM if code == 130 and _state["terminated"] else code
         except UpscaleError as exc:
             return _fail(str(exc), exc.exit_code, exc)
         except typer.TyperException as exc:  # click's usage and parameter errors
             hint = " (see 'upscale --help')" if getattr(exc, "exit_code", 1) == 2 else ""
             return _fail(exc.format_message() + hint, getattr(exc, "exit_code", 1), exc)
-        except (typer.Abort, KeyboardInterrupt) as exc:
+        except (typer.Abort, KeyboardInterrupt) as exc:  # click turns KeyboardInterrupt into Abort
+            if _state["terminated"]:
+                return _fail("terminated", 128 + signal.SIGTERM, exc)
             return _fail("interrupted", 130, exc)
         except Exception as exc:  # a bug: still one line unless --debug
             return _fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", 1, exc)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
 
 
 app = typer.Typer(

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..training.trainer import TrainConfig, train
-from .app import VersionFlag, command
+from .app import Terminated, VersionFlag, command
 from .console import err_console, out_console, progress_bar
 from .options import parse_names, parse_scales
 
@@ -64,9 +64,10 @@ def train_command(
     try:
         with progress_bar() as report:
             result = train(cfg, report, _show)
-    except KeyboardInterrupt:
-        err_console.print(f"interrupted; checkpoint saved in {cfg.out}; continue with --resume", highlight=False)
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        ended, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+        err_console.print(f"{ended}; checkpoint saved in {cfg.out}; continue with --resume", highlight=False)
+        raise typer.Exit(code) from None
     best = f", best {cfg.val} PSNR {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
     out_console.print(f"trained {result.steps} steps{best}; checkpoint {result.checkpoint}")
     if result.exported:

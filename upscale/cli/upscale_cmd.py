@@ -27,7 +27,7 @@ from ..batch import (
 from ..engine import load_model
 from ..image_io import DEFAULT_MAX_PIXELS
 from ..progress import no_progress
-from .app import VersionFlag, command
+from .app import Terminated, VersionFlag, command
 from .console import err_console, progress_bar
 from .options import parse_scales
 
@@ -123,8 +123,8 @@ def upscale_command(
                 if fail_fast and result.status == "failed":
                     report.summary(len(jobs), "stopped at the first failure (--fail-fast)")
                     raise typer.Exit(1)
-        except KeyboardInterrupt:
-            report.summary(len(jobs), "interrupted")
+        except KeyboardInterrupt as exc:
+            report.summary(len(jobs), "terminated" if isinstance(exc, Terminated) else "interrupted")
             raise
     report.summary(len(jobs))
     if report.counts["failed"]:
