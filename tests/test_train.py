@@ -190,13 +190,17 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(one_image, tmp_path):
            "--out", str(run), "--device", "cpu"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    deadline = time.monotonic() + 120
-    seen = []
-    while not seen or not seen[-1].startswith("step="):  # a log line per step on stderr once training runs
-        seen.append(proc.stderr.readline())
-        assert seen[-1] and time.monotonic() < deadline, "".join(seen)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 120
+        seen = []
+        while not seen or not seen[-1].startswith("step="):  # a log line per step on stderr once training runs
+            seen.append(proc.stderr.readline())
+            assert seen[-1] and time.monotonic() < deadline, "".join(seen)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # never leave a million-step run behind
+            proc.kill()
     assert proc.returncode == 143, stderr
     assert "terminated; checkpoint saved" in stderr
     assert torch.load(run / "last.pt", weights_only=True)["step"] >= 1
