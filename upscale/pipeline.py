@@ -49,6 +49,7 @@ def make_pipeline(
 
     def scaled(y: torch.Tensor) -> torch.Tensor:
         return y.mul_(gain).add_(offset) if affine else y
+
     net_scale = spec.network_scale(scale)
 
     def run_network(x: torch.Tensor) -> torch.Tensor:

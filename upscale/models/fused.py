@@ -11,7 +11,7 @@ to float32 rounding (a test checks every model that uses it).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,13 +21,11 @@ from torch.utils.flop_counter import conv_flop_count, flop_registry, register_fl
 Activation = Literal["none", "relu", "tanh"]
 
 _ACT = {"none": lambda t: t, "relu": torch.relu, "tanh": torch.tanh}
+_FUSED = getattr(torch.ops.mkldnn, "_convolution_pointwise", None)
 _state = {"usable": None}
 
 
-_FUSED = getattr(torch.ops.mkldnn, "_convolution_pointwise", None)
-
-
-def _fused_flops(x_shape, w_shape, *_args, out_shape=None, **_kw) -> int:  # noqa: ANN001
+def _fused_flops(x_shape: Sequence[int], w_shape: Sequence[int], *_: Any, out_shape: Sequence[int] = (), **__: Any) -> int:
     return conv_flop_count(list(x_shape), list(w_shape), list(out_shape))
 
 
