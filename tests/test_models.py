@@ -214,8 +214,8 @@ def test_lapsrn_intermediates(scale: int) -> None:
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_fsrcnn_inference_subpixel_equals_the_deconvolution(scale):
-    # At inference the 9x9 transposed conv runs as a conv + pixel shuffle; same numbers.
+def test_fsrcnn_subpixel_equals_the_deconvolution(scale):
+    # The 9x9 transposed conv runs as a conv + pixel shuffle; same numbers.
     torch.manual_seed(scale)
     net = create_model("fsrcnn", scale).eval()
     torch.nn.init.normal_(net.deconv.weight, std=0.1)
@@ -226,5 +226,13 @@ def test_fsrcnn_inference_subpixel_equals_the_deconvolution(scale):
         assert torch.allclose(net(x), reference, atol=1e-5)
         net.deconv.weight.mul_(-1)  # changed weights must not reuse the cached rearrangement
         assert torch.allclose(net(x), net.deconv(net.body(x)), atol=1e-5)
+    # Training runs the same rearrangement, and the gradients reach the deconvolution's weights.
     net.train()
-    assert torch.equal(net(x), net.deconv(net.body(x)))  # training uses the deconvolution itself
+    target = torch.rand(2, 1, 13 * scale, 11 * scale)
+    grads = []
+    for forward in (net, lambda t: net.deconv(net.body(t))):
+        net.zero_grad()
+        torch.nn.functional.mse_loss(forward(x), target).backward()
+        grads.append([p.grad.clone() for p in net.parameters()])
+    for ours, plain in zip(*grads):
+        assert torch.allclose(ours, plain, atol=1e-6, rtol=1e-4)
