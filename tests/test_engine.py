@@ -223,3 +223,26 @@ def test_tile_batch_is_one_on_the_cpu(models):
     from upscale.engine import tile_batch
 
     assert tile_batch(models("fsrcnn", 4), torch.device("cpu"), 64, 8) == 1
+
+
+def test_auto_precision_is_fp16_on_gpus_and_fp32_on_the_cpu():
+    from upscale.engine import pick_autocast
+
+    assert pick_autocast("auto", torch.device("cuda")) is torch.float16
+    assert pick_autocast(None, torch.device("mps")) is torch.float16
+    assert pick_autocast("auto", torch.device("cpu")) is None
+    assert pick_autocast("bf16", torch.device("cpu")) is torch.bfloat16
+
+
+def test_a_tile_that_overflows_fp16_is_redone_in_fp32():
+    torch.manual_seed(0)
+    net = create_model("espcn", 2).eval()
+    with torch.no_grad():
+        net.body[4].weight.mul_(1e6)  # outputs far beyond fp16's 65504
+    spec = get_spec("espcn")
+    x = torch.rand(1, 1, 12, 10)
+    with torch.inference_mode():
+        full = make_pipeline(spec, net, 2)(x)
+        half = make_pipeline(spec, net, 2, torch.float16)(x)
+    assert torch.isfinite(full).all() and full.abs().max() > 1e5
+    assert torch.equal(half, full)

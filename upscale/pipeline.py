@@ -56,9 +56,12 @@ def make_pipeline(
         h, w = x.shape[-2:]
         if spec.input_kind is InputKind.PRE_UPSAMPLED:
             x = imresize_tensor(x, float(scale))
+        x = x.contiguous(memory_format=torch.channels_last)
         ctx = torch.autocast(x.device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
         with ctx:
-            y = net(x.contiguous(memory_format=torch.channels_last)).float().contiguous()
+            y = net(x).float().contiguous()
+        if autocast_dtype is torch.float16 and not torch.isfinite(y).all():
+            y = net(x).float().contiguous()  # fp16 overflowed (max 65504): this tile again in fp32
         if net_scale != scale and spec.input_kind is InputKind.LR:
             y = imresize_tensor(y, size=(h * scale, w * scale))
         return y
