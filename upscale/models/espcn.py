@@ -53,8 +53,8 @@ class ESPCN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         conv1, _, conv2, _, conv3, shuffle = self.body
-        hidden = conv_act(conv_act(x, conv1, "tanh"), conv2, "tanh")
-        return shuffle(conv_act(hidden, conv3, "none"))
+        hidden = conv_act(conv_act(x, conv1, "tanh", full_precision=True), conv2, "tanh")
+        return shuffle(conv_act(hidden, conv3, "none", full_precision=True))
 
 
 def build(cfg: ESPCNConfig, scale: int) -> nn.Module:

@@ -46,8 +46,16 @@ def _fused_usable(x: Tensor) -> bool:
     return _FUSED is not None
 
 
-def conv_act(x: Tensor, conv: nn.Conv2d, act: Activation) -> Tensor:
-    """``act(conv(x))``, fused on the CPU in inference."""
+def conv_act(x: Tensor, conv: nn.Conv2d, act: Activation, full_precision: bool = False) -> Tensor:
+    """``act(conv(x))``, fused on the CPU in inference.
+
+    ``full_precision`` keeps the layer in float32 under autocast: an SR network's first
+    layer sees the image and its last one writes it, and bf16's 8-bit mantissa there
+    costs PSNR that the middle layers do not (ESPCN x2 on Set5: -0.11 dB).
+    """
+    if full_precision and torch.is_autocast_enabled(x.device.type):
+        with torch.autocast(x.device.type, enabled=False):
+            return conv_act(x.float(), conv, act)
     if _fused_usable(x):
         try:
             return _FUSED(
