@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 import pytest
 
-from upscale.color import rgb_to_y, rgb_to_ycbcr, ycbcr_to_rgb
+from upscale.color import rgb_to_y, rgb_to_ycbcr, ycbcr_planes_to_rgb, ycbcr_to_rgb
 from upscale.errors import UsageError
 from upscale.metrics import modcrop, psnr, quantize, shave, ssim
 
@@ -93,3 +94,21 @@ def test_bt601_studio_swing():
 def test_ycbcr_round_trip():
     rgb = np.random.default_rng(4).random((5, 6, 3))
     assert np.abs(ycbcr_to_rgb(rgb_to_ycbcr(rgb)) - rgb).max() < 1e-12
+
+
+def test_torch_colour_conversion_matches_numpy_in_any_layout():
+    rgb = np.random.default_rng(5).random((2, 5, 6, 3))
+    planar = torch.from_numpy(rgb).permute(0, 3, 1, 2).contiguous()
+    for x in (planar, planar.contiguous(memory_format=torch.channels_last)):
+        ycc = rgb_to_ycbcr(x)
+        assert ycc.is_contiguous()  # planar: what a network reads
+        assert np.abs(ycc.permute(0, 2, 3, 1).numpy() - rgb_to_ycbcr(rgb)).max() < 1e-12
+        back = ycbcr_to_rgb(ycc, 255.0, 0.5)
+        assert np.abs(back.permute(0, 2, 3, 1).numpy() - (rgb * 255 + 0.5)).max() < 1e-9
+
+
+def test_luma_and_chroma_planes_join_into_interleaved_rgb():
+    ycc = rgb_to_ycbcr(torch.rand(2, 3, 5, 6, dtype=torch.float64))
+    rgb = ycbcr_planes_to_rgb(ycc[:, :1], ycc[:, 1:], 65535.0, 0.5)
+    assert rgb.is_contiguous(memory_format=torch.channels_last) and not rgb.is_contiguous()
+    assert torch.allclose(rgb, ycbcr_to_rgb(ycc, 65535.0, 0.5), rtol=0, atol=1e-9)

@@ -15,7 +15,8 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from .color import rgb_to_ycbcr, ycbcr_to_rgb
+from .color import rgb_to_ycbcr, ycbcr_planes_to_rgb
+from .layout import channels_last
 from .models import ColorSpace, InputKind, ModelSpec
 from .resize import imresize_tensor
 
@@ -56,7 +57,7 @@ def make_pipeline(
         h, w = x.shape[-2:]
         if spec.input_kind is InputKind.PRE_UPSAMPLED:
             x = imresize_tensor(x, float(scale))
-        x = x.contiguous(memory_format=torch.channels_last)
+        x = channels_last(x)
         ctx = torch.autocast(x.device.type, dtype=autocast_dtype) if autocast_dtype else nullcontext()
         with ctx:
             y = net(x).float().contiguous()
@@ -76,6 +77,6 @@ def make_pipeline(
         ycc = rgb_to_ycbcr(x)
         luma = run_network(ycc[:, :1])
         chroma = imresize_tensor(ycc[:, 1:], float(scale))
-        return ycbcr_to_rgb(torch.cat([luma, chroma], dim=1), gain, offset)
+        return ycbcr_planes_to_rgb(luma, chroma, gain, offset)
 
     return pipeline
