@@ -11,7 +11,7 @@ to float32 rounding (a test checks every model that uses it).
 
 from __future__ import annotations
 
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +44,18 @@ def _fused_usable(x: Tensor) -> bool:
     if torch.is_autocast_enabled(x.device.type):  # autocast only knows the plain convolution
         return False
     return _FUSED is not None
+
+
+def full_precision(block: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """``block(x)``, with autocast off (and ``x`` in float32) when autocast is on.
+
+    An SR network's first layer sees the image and its last one writes it; bf16's
+    8-bit mantissa there costs PSNR that the middle layers do not.
+    """
+    if torch.is_autocast_enabled(x.device.type):
+        with torch.autocast(x.device.type, enabled=False):
+            return block(x.float())
+    return block(x)
 
 
 def conv_act(x: Tensor, conv: nn.Conv2d, act: Activation, full_precision: bool = False) -> Tensor:
