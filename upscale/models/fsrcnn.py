@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .fused import full_precision
+from .fused import in_float32
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
 
@@ -68,13 +68,13 @@ class FSRCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         # The feature layer and the deconvolution stay float32 under autocast: in bf16
         # they cost FSRCNN x2 0.07 dB on Set5, the middle layers almost nothing.
-        features = self.body[2:](full_precision(self.body[:2], x))
+        features = self.body[2:](in_float32(self.body[:2], x))
         # The deconvolution runs as the exactly equivalent convolution with scale^2 outputs
         # and a pixel shuffle (Shi et al., CVPR 2016): on the CPU about 3x faster at inference
         # and 1.3x per training step (x4, batch 128). With gradients on, the rearranged weights are rebuilt
         # from the deconvolution's own parameters every call, so those are what is trained.
         weight, bias, pad = subpixel_weights(self.deconv) if torch.is_grad_enabled() else self._subpixel()
-        phases = full_precision(lambda f: F.conv2d(f, weight, bias, padding=pad), features)
+        phases = in_float32(lambda f: F.conv2d(f, weight, bias, padding=pad), features)
         return F.pixel_shuffle(phases, self.deconv.stride[0])
 
     def _subpixel(self) -> tuple[Tensor, Tensor, int]:
