@@ -47,3 +47,15 @@ def test_every_one_channel_weight_of_a_y_model_becomes_channels_last(name: str) 
     assert any(p.shape[1] == 1 for p in weights)
     assert all(p.stride(1) == 1 for p in weights)
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
+
+
+def test_a_restrided_model_trains_and_its_weights_keep_their_layout() -> None:
+    torch.manual_seed(0)
+    net = channels_last_module(create_model("fsrcnn", 2))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x, y = channels_last(torch.rand(2, 1, 12, 12)), torch.rand(2, 1, 24, 24)
+    first = net.body[0].weight.detach().clone()
+    F.mse_loss(net(x), y).backward()
+    opt.step()
+    assert net.body[0].weight.grad.shape == first.shape and not torch.equal(net.body[0].weight, first)
+    assert net.body[0].weight.stride(1) == 1

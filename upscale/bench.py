@@ -21,6 +21,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .engine import LoadedModel, pick_autocast, pick_device, upscale_image
+from .layout import channels_last, channels_last_module
 from .models import count_parameters, create_model, get_spec
 from .resize import imresize_tensor
 from .synthetic import demo_image
@@ -216,21 +217,22 @@ def bench_train_step(
     autocast = pick_autocast(precision, dev)
     torch.manual_seed(0)
     net = create_model(spec.name, scale).to(dev)
-    layout = torch.channels_last if dev.type == "cuda" else torch.contiguous_format
-    module = training_module(recipe, net).to(memory_format=layout)
+    cuda = dev.type == "cuda"  # as the trainer: channels-last on CUDA, NCHW on the CPU
+    module = training_module(recipe, net)
+    module = channels_last_module(module) if cuda else module
     optimizer = torch.optim.Adam(net.parameters(), lr=recipe.lr)
     scaler = torch.amp.GradScaler(enabled=autocast is torch.float16)
-    x = torch.rand(recipe.batch, spec.in_channels, side, side, device=dev).to(memory_format=layout)
+    x = torch.rand(recipe.batch, spec.in_channels, side, side, device=dev)
+    x = channels_last(x) if cuda else x
     y = torch.rand(recipe.batch, spec.in_channels, hr, hr, device=dev)
 
     def one() -> None:
         supervised_update(recipe, module, net, optimizer, scaler, autocast, x, y, recipe.lr, 1)
 
     one()  # warm-up: allocator, cuDNN autotuning
-    if dev.type == "cuda":
+    if cuda:
         torch.cuda.reset_peak_memory_stats(dev)
     median = timed(one, runs, dev)
-    cuda = dev.type == "cuda"
     return TrainStepResult(
         model=spec.name,
         scale=scale,

@@ -23,6 +23,7 @@ MATRIX = np.array(
     ]
 )
 OFFSET = np.array([16.0, 128.0, 128.0])
+INVERSE = np.linalg.inv(MATRIX / 255.0)
 
 
 def _apply(x: Array, matrix: np.ndarray, pre: np.ndarray, post: np.ndarray, channel_axis: int) -> Array:
@@ -67,9 +68,9 @@ def ycbcr_to_rgb(ycc: Array, gain: float = 1.0, offset: float = 0.0) -> Array:
     The affine part rides along in the same pass (callers quantising to 8 or 16 bits
     pass the peak value and 0.5, saving two passes over the output).
     """
-    axis = -3 if isinstance(ycc, torch.Tensor) else -1
-    inv = np.linalg.inv(MATRIX / 255.0)
-    return _apply(ycc, inv * gain, -OFFSET / 255.0, np.full(3, offset), axis)
+    if isinstance(ycc, torch.Tensor):
+        return ycbcr_planes_to_rgb(ycc.narrow(-3, 0, 1), ycc.narrow(-3, 1, 2), gain, offset)
+    return _apply(ycc, INVERSE * gain, -OFFSET / 255.0, np.full(3, offset), -1)
 
 
 def ycbcr_planes_to_rgb(luma: torch.Tensor, chroma: torch.Tensor, gain: float = 1.0, offset: float = 0.0) -> torch.Tensor:
@@ -78,9 +79,8 @@ def ycbcr_planes_to_rgb(luma: torch.Tensor, chroma: torch.Tensor, gain: float = 
     The result is laid out channels-last, so writing it into an ``HxWx3`` image is one
     contiguous copy.
     """
-    inv = np.linalg.inv(MATRIX / 255.0) * gain
-    bias = inv @ (-OFFSET / 255.0) + offset
-    return _combine_planes([luma.squeeze(-3), *chroma.unbind(-3)], inv, bias, interleaved=True)
+    inv = INVERSE * gain
+    return _combine_planes([luma.squeeze(-3), *chroma.unbind(-3)], inv, inv @ (-OFFSET / 255.0) + offset, interleaved=True)
 
 
 def rgb_to_y(rgb: Array) -> Array:

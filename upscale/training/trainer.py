@@ -23,6 +23,7 @@ from ..datasets import resolve_set
 from ..engine import LoadedModel, pick_autocast, pick_device
 from ..errors import UpscaleError, UsageError
 from ..evaluate import evaluate
+from ..layout import channels_last, channels_last_module
 from ..methods import network_planes
 from ..models import create_model, get_spec
 from ..progress import Progress, ProgressFn, no_progress
@@ -180,7 +181,7 @@ class Run:
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if self.device.type == "cuda":
-            module = module.to(memory_format=torch.channels_last)
+            module = channels_last_module(module)
         if self.cfg.compile:
             module = torch.compile(module)
         if self.dist.world > 1:
@@ -214,8 +215,9 @@ class Run:
         lr = self.recipe.lr * lr_factor(self.recipe, self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        layout = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
-        x = x.to(self.device, non_blocking=True, memory_format=layout)
+        x = x.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            x = channels_last(x)
         y = y.to(self.device, non_blocking=True)
         if self.adversary is not None:
             values = self.adversary.step(self.module, self.optimizer, x, y, self.autocast, lr)
