@@ -24,6 +24,12 @@ def _shared_set(name: str) -> Path:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Each test gets its own user cache (degraded training images, downloads), never ~/.cache."""
+    monkeypatch.setenv("UPSCALE_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def shared_set():
     """A function: set name -> folder of the shared benchmark set (skip or fail if absent)."""

@@ -16,6 +16,8 @@ from upscale.baseline import bicubic_planes
 from upscale.datasets import BenchmarkSet, list_images
 from upscale.evaluate import evaluate
 from upscale.models import InputKind, get_spec, list_models
+from upscale.errors import UsageError
+from upscale.training.precision import Precision
 from upscale.training.trainer import TrainConfig, train
 
 
@@ -46,7 +48,8 @@ def one_image(tmp_path):
 def tiny_config(name, data, out, **kw):
     lr_model = get_spec(name).input_kind is InputKind.LR
     base = dict(model=name, scale=2, data=(data,), out=out, val=None, steps=12, batch=2,
-                patch=12 if lr_model else 24, augment=False, device="cpu", log_every=1)
+                patch=12 if lr_model else 24, augment=False, device="cpu", log_every=1,
+                precision=Precision.FP32)  # fp32: bf16 is chosen by timing, which differs between CPUs
     return TrainConfig(**{**base, **kw})
 
 
@@ -204,3 +207,120 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(one_image, tmp_path):
     assert proc.returncode == 143, stderr
     assert "terminated; checkpoint saved" in stderr
     assert torch.load(run / "last.pt", weights_only=True)["step"] >= 1
+
+
+def _weights_of(run) -> dict:
+    return torch.load(run / "last.pt", weights_only=True)["model"]
+
+
+def test_time_limit_resume_extend_and_decay_equal_one_uninterrupted_run(one_image, tmp_path):
+    data = one_image(48)
+    cfg = dict(augment=True, patch=10, val=str(data), val_every=100)
+    straight = train(tiny_config("espcn", data, tmp_path / "straight", steps=8, decay_steps=3, **cfg))
+    assert not straight.time_limited and straight.steps == 8
+    run = tmp_path / "split"
+    # A time limit already spent stops after the first step, with a checkpoint and exported weights.
+    first = train(tiny_config("espcn", data, run, steps=4, decay_steps=0, time_limit=1e-9,
+                              export=tmp_path / "w", **cfg))
+    assert first.time_limited and first.steps == 1 and first.total_steps == 4
+    assert (tmp_path / "w" / "espcn_x2.safetensors").is_file() and first.best_psnr is not None
+    assert train(tiny_config("espcn", data, run, steps=4, decay_steps=0, resume=True, **cfg)).steps == 4
+    # Extending with a decay that would start before step 4 would rewrite history: refused.
+    with pytest.raises(UsageError, match="learning rate of step 3, which the run has already taken"):
+        train(tiny_config("espcn", data, run, steps=8, decay_steps=6, resume=True, **cfg))
+    last = train(tiny_config("espcn", data, run, steps=8, decay_steps=3, resume=True, **cfg))
+    assert last.steps == 8 and not last.time_limited
+    a, b = _weights_of(tmp_path / "straight"), _weights_of(run)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    lrs = [json.loads(line).get("lr") for line in (run / "log.jsonl").read_text().splitlines()]
+    lrs = [lr for lr in lrs if lr is not None]
+    assert len(lrs) == 8 and lrs[:6] == [lrs[0]] * 6 and lrs[7] < lrs[6] < lrs[5]  # stable, then decaying
+
+
+def test_resume_refuses_another_recipe(one_image, tmp_path):
+    data = one_image(24)
+    train(tiny_config("espcn", data, tmp_path / "run", steps=2))
+    with pytest.raises(UsageError, match="another recipe.*batch"):
+        train(tiny_config("espcn", data, tmp_path / "run", steps=4, batch=3, resume=True))
+    with pytest.raises(UsageError, match="below"):
+        train(tiny_config("espcn", data, tmp_path / "run", steps=1, resume=True))
+
+
+def test_validation_leaves_the_trained_network_as_it_was(one_image, tmp_path):
+    from upscale.datasets import BenchmarkSet
+    from upscale.training.trainer import Run
+
+    data = one_image(24)
+    run = Run(tiny_config("fsrcnn", data, tmp_path / "run"), log=lambda r: None)
+    run.prepare(None)
+    run.net.train()
+    before = {k: (v.stride(), v.dtype) for k, v in run.net.state_dict().items()}
+    run.validate(BenchmarkSet(data.name, data, list_images(data)))
+    assert run.net.training
+    assert {k: (v.stride(), v.dtype) for k, v in run.net.state_dict().items()} == before
+
+
+def _save_model(path, name, scale, seed):
+    from upscale import create_model
+    from upscale.weights import describe, save_weights
+
+    torch.manual_seed(seed)
+    spec = get_spec(name)
+    save_weights(path, create_model(name, scale), describe(spec, scale, spec.config_cls()))
+    return path
+
+
+@pytest.mark.parametrize("name,source,target,fresh_prefix", [
+    ("fsrcnn", 3, 2, "deconv."),  # the FSRCNN paper: x2 and x4 share x3's convolutions
+    ("rdn", 2, 4, "upsample."),  # the RDN paper: x3 and x4 fine-tuned from x2
+])
+def test_init_from_another_scale_loads_all_but_the_upsampler(tmp_path, name, source, target, fresh_prefix):
+    from upscale import create_model
+    from upscale.training.init import init_from_file
+
+    path = _save_model(tmp_path / f"{name}_x{source}.safetensors", name, source, seed=1)
+    torch.manual_seed(2)
+    net = create_model(name, target)
+    untouched = {k: v.clone() for k, v in net.state_dict().items()}
+    report = init_from_file(net, get_spec(name), target, path)
+    from upscale.weights import read_weights
+
+    src, _ = read_weights(path)
+    state = net.state_dict()
+    assert report.fresh and all(k.startswith(fresh_prefix) for k in report.fresh)
+    assert set(report.loaded) == {k for k in state if not k.startswith(fresh_prefix)}
+    for key in report.loaded:
+        assert torch.equal(state[key], src[key]), key
+    for key in report.fresh:
+        assert torch.equal(state[key], untouched[key]), key
+
+
+def test_init_errors_are_one_line(tmp_path, one_image, cli):
+    data = one_image(24)
+    other = _save_model(tmp_path / "espcn_x2.safetensors", "espcn", 2, seed=0)
+    result = cli(["train", "--model", "fsrcnn", "-x", "2", "--data", str(data), "--val", "none", "--steps", "1",
+                  "--init", str(other), "--out", str(tmp_path / "run"), "--device", "cpu"])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1 and "espcn" in result.stderr
+
+
+def test_init_same_scale_continues_a_run_whose_state_was_lost(one_image, tmp_path):
+    data = one_image(24)
+    train(tiny_config("fsrcnn", data, tmp_path / "a", steps=3, export=tmp_path / "w"))
+    logs = []
+    train(tiny_config("fsrcnn", data, tmp_path / "b", steps=1, init=tmp_path / "w" / "fsrcnn_x2.safetensors"),
+          log=logs.append)
+    (record,) = [r for r in logs if "init" in r]
+    assert record["fresh"] == [] and record["unused"] == [] and record["loaded"] > 0
+
+
+def test_parse_duration():
+    import typer
+
+    from upscale.cli.options import parse_duration
+
+    assert parse_duration("2h30m") == 9000 and parse_duration("90m") == 5400 and parse_duration("45s") == 45
+    assert parse_duration("1.5h") == 5400 and parse_duration("120") == 120
+    for bad in ("", "2x", "h", "0", "-5", "1h 2m"):
+        with pytest.raises(typer.BadParameter):
+            parse_duration(bad)

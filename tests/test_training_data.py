@@ -9,16 +9,18 @@ import pytest
 import torch
 from PIL import Image
 
-from upscale.baseline import y_plane_uint8
+from upscale.degrade import y_plane_uint8
 from upscale.errors import DatasetError
 from upscale.resize import matlab_imresize
 from upscale.training.data import (
     EXCLUDED_STEMS,
     PatchDataset,
     PatchSpec,
-    StepSampler,
+    find_training_files,
     load_hr_images,
     make_loader,
+    sample_uniforms,
+    step_indices,
 )
 
 Y2 = PatchSpec(scales=(2,), hr_patch=16, color="y", pre_upsample=False)
@@ -118,121 +120,143 @@ def test_missing_empty_and_undecodable_folders(tmp_path):
 
 
 def test_spec_validation(images):
-    msg = _one_line_error(PatchDataset, images, PatchSpec((3,), 16, "y", False), 0, 10)
+    msg = _one_line_error(PatchDataset, images, PatchSpec((3,), 16, "y", False), 0)
     assert "16" in msg and "divisible" in msg
-    _one_line_error(PatchDataset, images, PatchSpec((2,), 16, "ycbcr", False), 0, 10)
-    _one_line_error(PatchDataset, images, PatchSpec((2,), 16, "y", False, scale_aug=(0.5, 1.5)), 0, 10)
-    _one_line_error(PatchDataset, images, PatchSpec((2,), 16, "y", False, scale_aug=(0.0,)), 0, 10)
-    assert "pre_upsample" in _one_line_error(PatchDataset, images, PatchSpec((2, 4), 16, "y", False), 0, 10)
+    _one_line_error(PatchDataset, images, PatchSpec((2,), 16, "ycbcr", False), 0)
+    _one_line_error(PatchDataset, images, PatchSpec((2,), 16, "y", False, scale_aug=(0.5, 1.5)), 0)
+    _one_line_error(PatchDataset, images, PatchSpec((2,), 16, "y", False, scale_aug=(0.0,)), 0)
+    assert "pre_upsample" in _one_line_error(PatchDataset, images, PatchSpec((2, 4), 16, "y", False), 0)
+    assert "non-negative" in _one_line_error(PatchDataset, images, Y2, -1)
 
 
 def test_patch_larger_than_every_image(images):
-    msg = _one_line_error(PatchDataset, images, PatchSpec((2,), 80, "y", False), 0, 10)
-    assert "80" in msg and "b.jpg" in msg  # b (64x48) has the largest short side
+    msg = _one_line_error(PatchDataset, images, PatchSpec((2,), 80, "y", False), 0)
+    assert "80" in msg and "x2" in msg
 
 
 def test_small_images_are_skipped(images):
-    ds = PatchDataset(images, PatchSpec((2,), 40, "y", False), seed=0, length=10)
-    assert [im.name for im in ds.images] == ["a", "b"]  # c is 36x36
+    ds = PatchDataset(images, PatchSpec((2,), 40, "y", False), seed=0)
+    assert ds.names == ["a", "b"]  # c is 36x36
 
 
 # --------------------------------------------------------------------------- samples
 
 
 def test_same_index_same_sample_other_index_other_sample(images):
-    a = PatchDataset(images, Y2, seed=5, length=100)
-    b = PatchDataset(images, Y2, seed=5, length=100)
-    for i in (0, 7, 99):
+    a = PatchDataset(images, Y2, seed=5)
+    b = PatchDataset(images, Y2, seed=5)
+    for i in (0, 7, 99, 10**12):
         x1, y1, s1 = a[i]
         x2, y2, s2 = b[i]
         assert torch.equal(x1, x2) and torch.equal(y1, y2) and s1 == s2 == 2
     assert not torch.equal(a[0][1], a[1][1])
-    assert not torch.equal(a[0][1], PatchDataset(images, Y2, seed=6, length=100)[0][1])
-    with pytest.raises(IndexError):
-        a[100]
+    assert not torch.equal(a[0][1], PatchDataset(images, Y2, seed=6)[0][1])
+    with pytest.raises(DatasetError):
+        a.batch([-1])
+
+
+def test_a_batch_is_its_samples_stacked(images):
+    ds = PatchDataset(images, PatchSpec((2,), 16, "rgb", False, scale_aug=(0.8, 1.0)), seed=3)
+    x, y, s = ds.batch(range(40, 56))
+    for j, i in enumerate(range(40, 56)):
+        xi, yi, si = ds[i]
+        assert torch.equal(x[j], xi) and torch.equal(y[j], yi) and s[j] == si
+
+
+def test_sample_uniforms_are_pure_spread_and_independent():
+    idx = np.arange(20000)
+    u = sample_uniforms(7, idx, 3)
+    assert u.shape == (20000, 3) and (u >= 0).all() and (u < 1).all()
+    assert np.array_equal(u[123:130], sample_uniforms(7, idx[123:130], 3))
+    assert not np.array_equal(u, sample_uniforms(8, idx, 3))
+    assert abs(u.mean() - 0.5) < 0.01 and np.histogram(u[:, 0], bins=10)[0].min() > 1800
+    assert abs(np.corrcoef(u[:, 0], u[:, 1])[0, 1]) < 0.03
 
 
 @pytest.mark.parametrize("color,channels", [("y", 1), ("rgb", 3)])
 @pytest.mark.parametrize("pre_upsample", [False, True])
 def test_shapes_and_ranges(images, color, channels, pre_upsample):
     spec = PatchSpec((4,), 24, color, pre_upsample)
-    ds = PatchDataset(images, spec, seed=1, length=20)
-    for i in range(5):
-        x, y, s = ds[i]
-        side = 24 if pre_upsample else 6
-        assert s == 4 and x.dtype == y.dtype == torch.float32
-        assert y.shape == (channels, 24, 24) and x.shape == (channels, side, side)
-        assert 0 <= y.min() and y.max() <= 1
-        if pre_upsample:  # bicubic overshoot is kept, exactly as eval's pipeline keeps it
-            assert -0.2 <= x.min() and x.max() <= 1.2
+    x, y, s = PatchDataset(images, spec, seed=1).batch(range(8))
+    side = 24 if pre_upsample else 6
+    assert (s == 4).all() and x.dtype == y.dtype == torch.float32
+    assert y.shape == (8, channels, 24, 24) and x.shape == (8, channels, side, side)
+    assert 0 <= y.min() and y.max() <= 1
+    if pre_upsample:  # bicubic overshoot is kept, exactly as eval's pipeline keeps it
+        assert -0.2 <= x.min() and x.max() <= 1.2
+    else:
+        assert 0 <= x.min() and x.max() <= 1
+
+
+def _find(window: np.ndarray, whole: np.ndarray) -> tuple[int, int]:
+    """Where ``window`` lies in ``whole`` (exactly), as (top, left)."""
+    h, w = window.shape[:2]
+    hits = [(t, l) for t in range(whole.shape[0] - h + 1) for l in range(whole.shape[1] - w + 1)
+            if np.array_equal(whole[t:t + h, l:l + w], window)]
+    assert len(hits) >= 1
+    return hits[0]
+
+
+@pytest.mark.parametrize("pre_upsample", [False, True])
+def test_y_samples_are_crops_of_the_whole_image_degraded_as_eval_does(tmp_path, pre_upsample):
+    hr = _rgb(30, 33, 9)
+    _save(tmp_path / "one", "only.png", hr)
+    loaded = load_hr_images([tmp_path / "one"])
+    ds = PatchDataset(loaded, PatchSpec((3,), 12, "y", pre_upsample, augment=False), seed=0)
+    y_ref = y_plane_uint8(hr[:30, :33]) / 255.0  # 30x33 is already a multiple of 3
+    lr_ref = matlab_imresize(y_ref, 1 / 3)
+    in_ref = (matlab_imresize(lr_ref, 3.0) if pre_upsample else lr_ref).astype(np.float32)
+    for i in range(6):
+        x, y, _ = ds[i]
+        top, left = _find(y[0].numpy(), y_ref.astype(np.float32))
+        if pre_upsample:
+            assert np.array_equal(x[0].numpy(), in_ref[top:top + 12, left:left + 12])
         else:
-            assert 0 <= x.min() and x.max() <= 1
+            assert top % 3 == 0 and left % 3 == 0  # the LR grid's own pixels
+            assert np.array_equal(x[0].numpy(), in_ref[top // 3:top // 3 + 4, left // 3:left // 3 + 4])
 
 
-def test_y_exactness_against_known_content(tmp_path):
-    hr = _rgb(12, 12, 9)
+def test_rgb_samples_are_crops_of_the_whole_uint8_lr(tmp_path):
+    hr = _rgb(24, 26, 9)
     _save(tmp_path / "one", "only.png", hr)
     loaded = load_hr_images([tmp_path / "one"])
-    for pre in (False, True):
-        spec = PatchSpec((3,), 12, "y", pre, augment=False)
-        x, y, _ = PatchDataset(loaded, spec, seed=0, length=1)[0]
-        y_ref = y_plane_uint8(hr) / 255.0
-        lr_ref = matlab_imresize(y_ref, 1 / 3)
-        x_ref = matlab_imresize(lr_ref, 3.0) if pre else lr_ref
-        assert torch.equal(y[0], torch.from_numpy(y_ref).float())
-        assert torch.equal(x[0], torch.from_numpy(x_ref).float())
+    ds = PatchDataset(loaded, PatchSpec((2,), 12, "rgb", False, augment=False), seed=0)
+    lr_ref = matlab_imresize(hr, 0.5)
+    for i in range(6):
+        x, y, _ = ds[i]
+        hr_crop = np.round(y.numpy() * 255).astype(np.uint8).transpose(1, 2, 0)
+        top, left = _find(hr_crop, hr)
+        lr = x.double().numpy() * 255.0
+        assert np.allclose(lr, np.round(lr), atol=1e-3)  # integer levels: the uint8 LR image
+        assert np.array_equal(np.round(lr).astype(np.uint8).transpose(1, 2, 0),
+                              lr_ref[top // 2:top // 2 + 6, left // 2:left // 2 + 6])
 
 
-def test_rgb_exactness_against_known_content(tmp_path):
-    hr = _rgb(12, 12, 9)
-    _save(tmp_path / "one", "only.png", hr)
-    loaded = load_hr_images([tmp_path / "one"])
-    x, y, _ = PatchDataset(loaded, PatchSpec((2,), 12, "rgb", False, augment=False), seed=0, length=1)[0]
-    assert torch.equal(y, torch.from_numpy(hr.transpose(2, 0, 1) / 255.0).float())
-    lr_ref = matlab_imresize(hr, 0.5).transpose(2, 0, 1)
-    assert torch.equal(x, torch.from_numpy(lr_ref / 255.0).float())
-
-
-def test_augmentation_draws_all_eight_orientations(tmp_path):
+def test_augmentation_draws_all_eight_orientations_of_aligned_pairs(tmp_path):
     hr = _rgb(12, 12, 4)
     _save(tmp_path / "one", "only.png", hr)
     loaded = load_hr_images([tmp_path / "one"])
-    variants = [np.rot90(hr, k) for k in range(4)]
-    variants += [v[:, ::-1] for v in variants]
-    ds = PatchDataset(loaded, PatchSpec((2,), 12, "rgb", False), seed=0, length=80)
+    lr = matlab_imresize(hr, 0.5)
+
+    def orientations(a):
+        out = [np.rot90(a, k) for k in range(4)]
+        return out + [o[:, ::-1] for o in out]
+
+    hr_variants, lr_variants = orientations(hr), orientations(lr)
+    x, y, _ = PatchDataset(loaded, PatchSpec((2,), 12, "rgb", False), seed=0).batch(range(80))
     seen = set()
     for i in range(80):
-        x, y, _ = ds[i]
-        got = np.round(y.numpy() * 255).astype(np.uint8).transpose(1, 2, 0)
-        k = next(j for j, v in enumerate(variants) if np.array_equal(v, got))
-        seen.add(k)  # the input is the LR of that same orientation
-        assert torch.equal(x, torch.from_numpy(matlab_imresize(got, 0.5).transpose(2, 0, 1) / 255.0).float())
+        got = np.round(y[i].numpy() * 255).astype(np.uint8).transpose(1, 2, 0)
+        k = next(j for j, v in enumerate(hr_variants) if np.array_equal(v, got))
+        seen.add(k)  # the input is the same orientation of the whole image's LR
+        got_lr = np.round(x[i].numpy() * 255).astype(np.uint8).transpose(1, 2, 0)
+        assert np.array_equal(got_lr, lr_variants[k])
     assert seen == set(range(8))
-
-
-def test_y_input_is_matlab_resize_of_target(images):
-    ds = PatchDataset(images, PatchSpec((2,), 16, "y", False), seed=3, length=20)
-    for i in range(6):
-        x, y, s = ds[i]
-        levels = np.round(y[0].double().numpy() * 255.0)
-        assert np.allclose(levels, y[0].double().numpy() * 255.0, atol=1e-4)  # rounded Y, as eval
-        expect = matlab_imresize(levels / 255.0, 1 / s)
-        assert torch.equal(x[0], torch.from_numpy(expect).float())
-
-
-def test_rgb_input_is_rounded_uint8_lr(images):
-    ds = PatchDataset(images, PatchSpec((2,), 16, "rgb", False), seed=3, length=20)
-    for i in range(6):
-        x, y, s = ds[i]
-        hr = np.round(y.double().numpy() * 255.0).astype(np.uint8).transpose(1, 2, 0)
-        lr = x.double().numpy() * 255.0
-        assert np.allclose(lr, np.round(lr), atol=1e-3)
-        assert np.array_equal(np.round(lr).astype(np.uint8), matlab_imresize(hr, 0.5).transpose(2, 0, 1))
 
 
 def test_multi_scale_batches_stack(images):
     spec = PatchSpec((2, 3, 4), 24, "y", True)
-    ds = PatchDataset(images, spec, seed=0, length=64)
+    ds = PatchDataset(images, spec, seed=0)
     x, y, s = next(iter(make_loader(ds, batch=16, start_step=0, steps=4)))
     assert x.shape == y.shape == (16, 1, 24, 24)
     assert set(s.tolist()) == {2, 3, 4}
@@ -241,22 +265,72 @@ def test_multi_scale_batches_stack(images):
 
 
 def test_scale_augmentation(images):
-    plain = PatchDataset(images, PatchSpec((2,), 16, "rgb", False), seed=0, length=20)
-    aug = PatchDataset(images, PatchSpec((2,), 16, "rgb", False, scale_aug=(0.5,)), seed=0, length=20)
-    assert [im.name for im in aug.images] == ["a", "b", "c"]  # crop 32 fits all three
+    plain = PatchDataset(images, PatchSpec((2,), 16, "rgb", False), seed=0)
+    aug = PatchDataset(images, PatchSpec((2,), 16, "rgb", False, scale_aug=(0.4,)), seed=0)
+    assert aug.names == ["a", "b"]  # at 0.4, c (36x36) is 15x15: smaller than the patch
     for i in range(4):
         x, y, _ = aug[i]
         assert x.shape == (3, 8, 8) and y.shape == (3, 16, 16)
         assert np.allclose(y.numpy() * 255, np.round(y.numpy() * 255), atol=1e-3)  # uint8 after resize
         assert not torch.equal(y, plain[i][1])
-    # a factor whose crop (ceil(16 / 0.4) = 40) does not fit an image is never drawn for it
-    mixed = PatchDataset(images, PatchSpec((2,), 16, "y", False, scale_aug=(0.4, 1.0)), seed=0, length=50)
-    assert [im.name for im in mixed.images] == ["a", "b", "c"]
+    # a factor that no image fits is never drawn; none left at all is an error naming the patch
+    mixed = PatchDataset(images, PatchSpec((2,), 16, "y", False, scale_aug=(0.3, 1.0)), seed=0)
+    assert {p.factor for p in mixed.pools} == {1.0}
     assert all(mixed[i][1].shape == (1, 16, 16) for i in range(50))
-    # images no factor fits are dropped; none left is an error naming the crop
-    only = PatchDataset(images, PatchSpec((2,), 16, "y", False, scale_aug=(0.4,)), seed=0, length=5)
-    assert [im.name for im in only.images] == ["a", "b"]
-    assert "crop 54" in _one_line_error(PatchDataset, images, PatchSpec((2,), 16, "y", False, scale_aug=(0.3,)), 0, 5)
+    assert "16" in _one_line_error(PatchDataset, images, PatchSpec((2,), 16, "y", False, scale_aug=(0.3,)), 0)
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+def test_cache_is_reused_and_gives_the_same_samples(images, tmp_path):
+    spec = PatchSpec((2,), 16, "y", True, scale_aug=(0.8, 1.0))
+    first = PatchDataset(images, spec, seed=0, cache=tmp_path / "c")
+    second = PatchDataset(images, spec, seed=0, cache=tmp_path / "c")
+    assert (first.report.built, first.report.hits) == (6, 0)
+    assert (second.report.built, second.report.hits) == (0, 6)
+    a, b = first.batch(range(32)), second.batch(range(32))
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+
+
+def test_changed_or_corrupt_training_image_invalidates_its_cache_entry(tmp_path):
+    folder, cache = tmp_path / "hr", tmp_path / "cache"
+    _save(folder, "a.png", _rgb(32, 32, 1))
+    _save(folder, "b.png", _rgb(32, 32, 2))
+    spec = PatchSpec((2,), 16, "y", False)
+    before = PatchDataset(find_training_files([folder]), spec, seed=0, cache=cache)
+    assert before.report.built == 2 and before.names == ["a", "b"]
+    # An edited image has other bytes, so another key: its entry is rebuilt, the other is reused.
+    _save(folder, "a.png", _rgb(32, 32, 3))
+    edited = PatchDataset(find_training_files([folder]), spec, seed=0, cache=cache)
+    assert (edited.report.hits, edited.report.built) == (1, 1)
+    fresh = PatchDataset(load_hr_images([folder]), spec, seed=0)
+    assert all(torch.equal(u, v) for u, v in zip(edited.batch(range(16)), fresh.batch(range(16))))
+    # A corrupt cache entry (one byte of its pixels flipped, or cut short) is rebuilt.
+    entries = sorted(cache.glob("*.npz"))
+    assert len(entries) == 3  # the stale entry of the old a.png stays, unused
+    for n, entry in enumerate(entries):
+        data = bytearray(entry.read_bytes())
+        if n % 2:
+            data[len(data) // 2] ^= 0xFF
+        else:
+            data = data[: len(data) // 2]
+        entry.write_bytes(bytes(data))
+    again = PatchDataset(find_training_files([folder]), spec, seed=0, cache=cache)
+    assert (again.report.hits, again.report.rebuilt) == (0, 2)
+    assert all(torch.equal(u, v) for u, v in zip(again.batch(range(16)), fresh.batch(range(16))))
+    # A training image that went corrupt is a miss too: it is warned about and skipped.
+    (folder / "b.png").write_bytes(b"\x89PNG broken")
+    warnings: list[str] = []
+    broken = PatchDataset(find_training_files([folder]), spec, seed=0, cache=cache, warn=warnings.append)
+    assert broken.names == ["a"] and broken.report.skipped == ("b",)
+    assert len(warnings) == 1 and "b.png" in warnings[0]
+
+
+def test_cache_build_reports_progress(images, tmp_path):
+    seen = []
+    PatchDataset(images, PatchSpec((2,), 16, "y", False, scale_aug=(0.9, 1.0)), 0, cache=tmp_path, progress=seen.append)
+    assert seen[-1].done == seen[-1].total == 6 and [p.done for p in seen[:-1]] == list(range(6))
 
 
 # --------------------------------------------------------------------------- loaders
@@ -264,7 +338,7 @@ def test_scale_augmentation(images):
 
 @pytest.mark.parametrize("workers", [0, 2])
 def test_resumed_loader_matches_uninterrupted(images, workers):
-    ds = PatchDataset(images, PatchSpec((2,), 16, "y", True), seed=11, length=6 * 4)
+    ds = PatchDataset(images, PatchSpec((2,), 16, "y", True), seed=11)
     full = _batches(make_loader(ds, batch=4, start_step=0, steps=6))
     resumed = _batches(make_loader(ds, batch=4, start_step=3, steps=6, workers=workers))
     assert len(full) == 6 and len(resumed) == 3
@@ -274,7 +348,7 @@ def test_resumed_loader_matches_uninterrupted(images, workers):
 
 def test_ranks_draw_disjoint_consecutive_samples(images):
     batch, world, steps = 3, 2, 4
-    ds = PatchDataset(images, Y2, seed=2, length=steps * world * batch)
+    ds = PatchDataset(images, Y2, seed=2)
     per_rank = [_batches(make_loader(ds, batch, 0, steps, rank=r, world=world)) for r in range(world)]
     for t in range(steps):
         for r in range(world):
@@ -287,10 +361,11 @@ def test_ranks_draw_disjoint_consecutive_samples(images):
     assert torch.equal(single[2 * 1 + 1][1], per_rank[1][1][1])
 
 
-def test_step_sampler_indices_and_bounds(images):
-    assert list(StepSampler(2, 4, batch=2, rank=1, world=3)) == [[14, 15], [20, 21]]
-    assert len(StepSampler(2, 4, batch=2)) == 2
-    ds = PatchDataset(images, Y2, seed=0, length=10)
-    assert "need" in _one_line_error(make_loader, ds, batch=4, start_step=0, steps=3)
+def test_step_indices_and_loader_bounds(images):
+    assert list(step_indices(2, batch=2, rank=1, world=3)) == [14, 15]
+    assert list(step_indices(3, batch=2, rank=1, world=3)) == [20, 21]
+    ds = PatchDataset(images, Y2, seed=0)
+    assert len(_batches(make_loader(ds, batch=2, start_step=1, steps=3))) == 2
     _one_line_error(make_loader, ds, batch=2, start_step=0, steps=2, rank=2, world=2)
     _one_line_error(make_loader, ds, batch=2, start_step=3, steps=2)
+    _one_line_error(make_loader, ds, batch=0, start_step=0, steps=2)

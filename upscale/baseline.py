@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .color import rgb_to_y
+from .degrade import degrade, y_plane_uint8
 from .metrics import quantize
-from .resize import matlab_imresize
+from .models import ColorSpace
 
-
-def y_plane_uint8(image: np.ndarray) -> np.ndarray:
-    """Y of a uint8 RGB image rounded to integers (float64), or the gray plane itself."""
-    if image.ndim == 2:
-        return image.astype(np.float64)
-    return quantize(rgb_to_y(image / 255.0) * 255.0)
+__all__ = ["bicubic_planes", "y_plane_uint8"]
 
 
 def bicubic_planes(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """(reference Y, bicubic Y), both 0..255, for a modcropped uint8 HR image."""
-    y = y_plane_uint8(hr) / 255.0
-    restored = matlab_imresize(matlab_imresize(y, 1.0 / scale), float(scale))
-    return y * 255.0, quantize(restored * 255.0)
+    planes = degrade(hr, scale, ColorSpace.Y, pre_upsample=True)
+    return planes.target * 255.0, quantize(planes.upsampled * 255.0)

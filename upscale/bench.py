@@ -14,20 +14,22 @@ import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
 import torch
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from .engine import LoadedModel, pick_autocast, pick_device, upscale_image
-from .layout import channels_last, channels_last_module
 from .models import count_parameters, create_model, get_spec
 from .resize import imresize_tensor
 from .synthetic import demo_image
-from .training.losses import training_module
+from .training.data import HRImage, PatchDataset, PatchSpec, step_indices
+from .training.precision import Precision, choose_mode
 from .training.recipes import hr_patch_size, recipe_for
-from .training.trainer import supervised_update
+from .training.trainer import time_steps
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,32 @@ def bench_isolated(fn: Any, *args: Any, **kwargs: Any) -> Any:
         return pool.apply(fn, args, kwargs)
 
 
+def conv_peak_tflops(device: torch.device, dtype: torch.dtype = torch.float32) -> float:
+    """TFLOP/s of a 64->64 3x3 convolution (channels-last, batch 16 at 64x64): the convolution peak.
+
+    The layer that dominates VDSR, SRResNet, RDN and most deep SR networks, at its
+    best-case shape and layout, in the precision of interest; the best of a few runs.
+    """
+    conv = nn.Conv2d(64, 64, 3, padding=1).to(device, dtype).to(memory_format=torch.channels_last)
+    x = torch.randn(16, 64, 64, 64, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
+    flops = 2 * 16 * 64 * 64 * 64 * 64 * 9
+    best = math.inf
+    with torch.inference_mode():
+        for _ in range(8):
+            start = time.perf_counter()
+            conv(x)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            best = min(best, time.perf_counter() - start)
+    return flops / best / 1e12
+
+
+def _synthetic_training_images() -> list[HRImage]:
+    """A few demo pictures of different shapes, standing in for a training set."""
+    sizes = ((480, 320), (320, 480), (512, 512), (400, 300))
+    return [HRImage(f"bench{i}", Path(f"bench{i}"), bench_input(w, h)) for i, (w, h) in enumerate(sizes)]
+
+
 @dataclass(frozen=True)
 class TrainStepResult:
     model: str
@@ -187,9 +215,15 @@ class TrainStepResult:
     input_side: int
     target_side: int
     device: str
-    precision: str
-    median_step_seconds: float
-    samples_per_second: float
+    precision: str  # the step mode: precision and layout (auto picks it by timing)
+    median_step_seconds: float  # the optimiser step alone
+    batch_seconds: float  # cutting the batch from the degraded images
+    samples_per_second: float  # of the whole: batch + step
+    batch_share: float  # of the whole
+    step_tflop: float  # counted: forward and backward
+    achieved_tflops: float
+    peak_tflops: float  # conv_peak_tflops in the step's precision, same machine
+    fraction_of_peak: float
     peak_memory_bytes: int
     memory_kind: str
 
@@ -201,48 +235,63 @@ def bench_train_step(
     name: str,
     scale: int,
     device: Optional[str] = None,
-    precision: Optional[str] = None,
+    precision: Precision = Precision.AUTO,
     batch: Optional[int] = None,
     patch: Optional[int] = None,
     runs: int = 3,
+    peaks: Optional[dict[str, float]] = None,
 ) -> TrainStepResult:
-    """Time one optimiser step of ``name``'s recipe on random patches of the recipe's size."""
+    """Time ``name``'s training step at the recipe's batch and patch, as ``upscale train`` runs it.
+
+    The batch is cut from a few degraded demo pictures exactly as training cuts it
+    from the cached training set; the step runs in the mode ``upscale train`` would
+    pick. ``peaks`` (precision -> TFLOP/s) saves re-measuring the peak per model.
+    """
     spec = get_spec(name)
     recipe = recipe_for(name)
     recipe = dataclasses.replace(recipe, batch=batch or recipe.batch, patch=patch or recipe.patch)
     net_scale = spec.network_scale(scale)
-    hr = hr_patch_size(spec.name, recipe.multi_scale or (net_scale,), recipe.patch)
-    side = hr if spec.input_kind.value == "pre_upsampled" else hr // net_scale
+    scales = recipe.multi_scale or (net_scale,)
+    hr = hr_patch_size(spec.name, scales, recipe.patch)
+    pre = spec.input_kind.value == "pre_upsampled"
     dev = pick_device(device)
-    autocast = pick_autocast(precision, dev)
     torch.manual_seed(0)
     net = create_model(spec.name, scale).to(dev)
-    cuda = dev.type == "cuda"  # as the trainer: channels-last on CUDA, NCHW on the CPU
-    module = training_module(recipe, net)
-    module = channels_last_module(module) if cuda else module
-    optimizer = torch.optim.Adam(net.parameters(), lr=recipe.lr)
-    scaler = torch.amp.GradScaler(enabled=autocast is torch.float16)
-    x = torch.rand(recipe.batch, spec.in_channels, side, side, device=dev)
-    x = channels_last(x) if cuda else x
-    y = torch.rand(recipe.batch, spec.in_channels, hr, hr, device=dev)
-
-    def one() -> None:
-        supervised_update(recipe, module, net, optimizer, scaler, autocast, x, y, recipe.lr, 1)
-
-    one()  # warm-up: allocator, cuDNN autotuning
-    if cuda:
+    data = PatchDataset(_synthetic_training_images(), PatchSpec(scales, hr, spec.color_space.value, pre,
+                                                                recipe.augment, recipe.scale_aug), seed=0)
+    cut = []
+    for t in range(runs + 1):
+        start = time.perf_counter()
+        x, y, _ = data.batch(step_indices(t, recipe.batch))
+        cut.append(time.perf_counter() - start)
+    batch_seconds = statistics.median(cut[1:])
+    mode, _ = choose_mode(Precision(precision), dev, lambda m: min(time_steps(recipe, net, m, x, y, dev, 2)))
+    if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    median = timed(one, runs, dev)
+    step = statistics.median(time_steps(recipe, net, mode, x, y, dev, runs))
+    with FlopCounterMode(display=False) as counter:
+        time_steps(recipe, net, mode, x, y, dev, 0)  # the warm-up step alone, counted
+    flops = float(counter.get_total_flops())
+    dtype = mode.autocast or torch.float32
+    peak = (peaks or {}).get(str(dtype)) or conv_peak_tflops(dev, dtype)
+    whole = step + batch_seconds
+    cuda = dev.type == "cuda"
     return TrainStepResult(
         model=spec.name,
         scale=scale,
         batch=recipe.batch,
-        input_side=side,
+        input_side=hr if pre else hr // net_scale,
         target_side=hr,
         device=str(dev),
-        precision=str(autocast or torch.float32).removeprefix("torch."),
-        median_step_seconds=median,
-        samples_per_second=recipe.batch / median,
+        precision=str(mode),
+        median_step_seconds=step,
+        batch_seconds=batch_seconds,
+        samples_per_second=recipe.batch / whole,
+        batch_share=batch_seconds / whole,
+        step_tflop=flops / 1e12,
+        achieved_tflops=flops / step / 1e12,
+        peak_tflops=peak,
+        fraction_of_peak=flops / step / 1e12 / peak,
         peak_memory_bytes=torch.cuda.max_memory_allocated(dev) if cuda else peak_rss_bytes(),
         memory_kind="cuda_max_allocated" if cuda else "process_peak_rss",
     )

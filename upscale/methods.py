@@ -16,12 +16,12 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
-from .baseline import bicubic_planes, y_plane_uint8
+from .baseline import bicubic_planes
+from .degrade import degrade
 from .engine import LoadedModel, load_model, upscale_image
 from .evaluate import PlanesFn, measured_plane
 from .metrics import quantize
 from .models import ColorSpace, get_spec
-from .resize import matlab_imresize
 
 BASELINES: dict[str, PlanesFn] = {"bicubic": bicubic_planes}
 
@@ -30,12 +30,13 @@ def network_planes(model: LoadedModel, **engine: Any) -> PlanesFn:
     """The eval planes of one loaded network at its scale."""
 
     def planes(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+        planes = degrade(hr, scale, model.spec.color_space)
         if model.spec.color_space is ColorSpace.Y:
-            y = y_plane_uint8(hr) / 255.0
-            lr = torch.from_numpy(matlab_imresize(y, 1.0 / scale)).float()[None, None]
+            lr = torch.from_numpy(planes.lr).float()[None, None]
             sr = upscale_image(lr, model, **engine)[0, 0].double().numpy()
-            return y * 255.0, quantize(sr * 255.0)
-        sr = upscale_image(matlab_imresize(hr, 1.0 / scale), model, **engine)
+            return planes.target * 255.0, quantize(sr * 255.0)
+        lr8 = np.rint(planes.lr * 255.0).astype(np.uint8)  # the uint8 LR image a user would have
+        sr = upscale_image(lr8, model, **engine)
         return measured_plane(hr), measured_plane(sr)
 
     return planes

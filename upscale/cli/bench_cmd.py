@@ -18,14 +18,18 @@ from ..bench import (
     bench_opencv,
     bench_train_step,
     bench_train_step_isolated,
+    conv_peak_tflops,
     matmul_peak_tflops,
 )
+import torch
+
 from ..engine import from_module, load_model, pick_autocast, pick_device
 from ..errors import UsageError, WeightsError
 from ..models import get_spec, list_models
 from ..opencv_peer import PEERS
 from ..progress import Progress
 from ..report import bench_markdown, replace_block, train_step_markdown
+from ..training.precision import Precision, cpu_has_bf16
 from .app import VersionFlag, command
 from .console import emit_json, out_console, progress_bar
 from .options import parse_scales
@@ -65,7 +69,9 @@ def bench_command(
         None, "--size", help="LR input size, WIDTHxHEIGHT (default: 256x256 on a GPU, 64x64 on the CPU)."
     ),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
-    precision: str = typer.Option("auto", "--precision", help="auto, fp32, fp16 or bf16."),
+    precision: str = typer.Option(
+        "auto", "--precision", help="auto, fp32, fp16 or bf16 (--train: auto picks as upscale train does)."
+    ),
     tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in LR pixels (0 = whole image)."),
     runs: int = typer.Option(3, "--runs", min=1, help="Timed runs after one warm-up."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights file (one model)."),
@@ -142,14 +148,18 @@ def _bench_training(
     runs: int, as_json: bool, readme: Optional[Path],
 ) -> None:
     names = _names(model)
-    cpu = pick_device(device).type == "cpu"
+    dev = pick_device(device)
+    cpu = dev.type == "cpu"
+    dtypes = [torch.float32] + ([torch.bfloat16] if not cpu or cpu_has_bf16() else [])
+    peaks = {str(d): conv_peak_tflops(dev, d) for d in dtypes}  # once, so every row shares it
     results = []
     with progress_bar() as report:
         for i, name in enumerate(names):
             report(Progress("training steps", i, len(names), name))
             s = scale if scale in get_spec(name).scales else max(get_spec(name).scales)
             probe = bench_train_step_isolated if cpu and len(names) > 1 else bench_train_step
-            results.append(probe(name, s, device=device, precision=precision, batch=batch, patch=patch, runs=runs))
+            results.append(probe(name, s, device=device, precision=Precision(precision), batch=batch, patch=patch,
+                                 runs=runs, peaks=peaks))
         report(Progress("training steps", len(names), len(names)))
     if as_json:
         emit_json([r.to_dict() for r in results])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import typer
 
 MAX_SCALE = 8
@@ -28,3 +30,21 @@ def parse_names(text: str) -> list[str]:
     if not names:
         raise typer.BadParameter("expected at least one name")
     return names
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([hms])")
+
+
+def parse_duration(text: str) -> float:
+    """``"2h30m"``, ``"90m"``, ``"45s"`` or plain seconds -> seconds; anything else is a usage error."""
+    t = text.strip().lower()
+    try:
+        seconds = float(t)
+    except ValueError:
+        parts = _DURATION.findall(t)
+        if not parts or "".join(n + u for n, u in parts) != t:
+            raise typer.BadParameter(f"{text!r} is not a duration (e.g. 2h30m, 90m, 45s)") from None
+        seconds = sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
+    if seconds <= 0:
+        raise typer.BadParameter(f"a time limit must be positive, got {text!r}")
+    return seconds

@@ -7,10 +7,11 @@ from typing import Optional
 
 import typer
 
+from ..training.precision import Precision
 from ..training.trainer import TrainConfig, train
 from .app import Terminated, VersionFlag, command
 from .console import err_console, out_console, progress_bar
-from .options import parse_names, parse_scales
+from .options import parse_duration, parse_names, parse_scales
 
 
 def _show(record: dict) -> None:
@@ -19,7 +20,7 @@ def _show(record: dict) -> None:
         err_console.print(f"[yellow]warning:[/] {record['warning']}", highlight=False)
         return
     text = " ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
-    err_console.print(text, highlight=False, soft_wrap=True)
+    err_console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
 @command("train")
@@ -30,15 +31,23 @@ def train_command(
     data: str = typer.Option(..., "--data", help="Folders of HR training images, comma-separated."),
     val: str = typer.Option("Set5", "--val", help="Validation set (checkpoint selection), or 'none'."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/NAME_xS)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps (default: the recipe's)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps in all; raise it with --resume to extend."),
+    decay_steps: Optional[int] = typer.Option(
+        None, "--decay-steps", help="Steps of the final decay (default: a fifth of --steps; 0: none yet)."
+    ),
+    time_limit: Optional[str] = typer.Option(
+        None, "--time-limit", help="Stop before this much time has passed (e.g. 2h30m), resumable."
+    ),
     batch: Optional[int] = typer.Option(None, "--batch", help="Batch size per process."),
     patch: Optional[int] = typer.Option(None, "--patch", help="Patch side (LR px; HR px for SRCNN/VDSR/DRCN)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Base learning rate."),
     augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Flips, rotations and the recipe's rescaling."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
-    precision: str = typer.Option("auto", "--precision", help="auto (bf16 on CUDA), fp32, fp16 or bf16."),
+    precision: Precision = typer.Option(
+        Precision.AUTO, "--precision", help="auto: the faster of fp32 and bf16 on this CPU, fp16 on CUDA."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the weights' init and of the patch sampling."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Data loader processes (default: 4 on CUDA, 0 on CPU)."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Batch-cutting processes (default: 0, in-process)."),
     log_every: int = typer.Option(100, "--log-every", min=1, help="Steps between log lines."),
     val_every: int = typer.Option(5000, "--val-every", min=1, help="Steps between validations."),
     checkpoint_every: int = typer.Option(5000, "--checkpoint-every", min=1, help="Steps between checkpoints."),
@@ -56,7 +65,8 @@ def train_command(
     cfg = TrainConfig(
         model=model, scale=factor, data=tuple(Path(d) for d in parse_names(data)),
         out=out or Path("runs") / f"{model.lower()}_x{factor}", val=None if val.lower() == "none" else val,
-        steps=steps, batch=batch, patch=patch, lr=lr, augment=augment, device=device, precision=precision,
+        steps=steps, decay_steps=decay_steps, time_limit=parse_duration(time_limit) if time_limit else None,
+        batch=batch, patch=patch, lr=lr, augment=augment, device=device, precision=precision,
         seed=seed, workers=workers, log_every=log_every, val_every=val_every,
         checkpoint_every=checkpoint_every, resume=resume, compile=compile_, export=export,
         init=init, gan=gan, vgg_weights=vgg_weights,
@@ -69,6 +79,14 @@ def train_command(
         err_console.print(f"{ended}; checkpoint saved in {cfg.out}; continue with --resume", highlight=False)
         raise typer.Exit(code) from None
     best = f", best {cfg.val} PSNR {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
-    out_console.print(f"trained {result.steps} steps{best}; checkpoint {result.checkpoint}")
+    if result.time_limited:
+        out_console.print(
+            f"time limit reached at step {result.steps} of {result.total_steps}{best} ({result.mode}); "
+            f"checkpoint {result.checkpoint}; to continue, run the same command with --resume "
+            "(a larger --steps extends the run, --decay-steps N ends it with a decay)",
+            highlight=False, soft_wrap=True,
+        )
+    else:
+        out_console.print(f"trained {result.steps} steps{best} ({result.mode}); checkpoint {result.checkpoint}")
     if result.exported:
         out_console.print(f"weights written to {result.exported}")

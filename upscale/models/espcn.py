@@ -72,5 +72,6 @@ register(
         config_cls=ESPCNConfig,
         build=build,
         receptive_radius=4,  # 2 + 1 + 1; the shuffle maps output y to LR y // scale
+        scale_specific=("body.4.",),
     )
 )

@@ -127,5 +127,6 @@ register(
         build=build,
         receptive_radius=RADIUS,
         radius_of=lambda cfg, _scale: receptive_radius(cfg),
+        scale_specific=("deconv.",),
     )
 )

@@ -56,6 +56,9 @@ class ModelSpec:
     scale_map: dict[int, int] = field(default_factory=dict)
     radius_of: Optional[Callable[[Any, int], int]] = None  # reach of a config at a network scale
     discriminator: Optional[Callable[[], nn.Module]] = None  # for adversarial training (SRGAN)
+    # State-dict prefixes of the layers that depend on the scale (the upsampler): a
+    # network started from another scale's weights (--init) gets these afresh.
+    scale_specific: tuple[str, ...] = ()
 
     def network_scale(self, scale: int) -> int:
         """The scale the network runs at to serve ``scale``."""

@@ -151,5 +151,6 @@ register(
         receptive_radius=RADIUS,
         radius_of=lambda cfg, _scale: receptive_radius(cfg),
         discriminator=Discriminator,
+        scale_specific=("upsample.",),
     )
 )

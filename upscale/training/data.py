@@ -1,32 +1,46 @@
-"""Training patches: HR images decoded once, samples drawn deterministically per index.
+"""Training batches: whole images degraded once, batches cut from them by vectorised indexing.
 
-Networks are fed exactly as eval feeds them (see ``upscale.methods``): Y models get
-the rounded Y of the uint8 HR, MATLAB-resized down in floating point (unrounded);
-RGB models get the uint8 LR that MATLAB's ``imresize`` of the uint8 HR makes. Every
-random choice of a sample comes from ``np.random.default_rng([seed, index])``, so a
-sample depends on nothing but (seed, index): resumed runs, DataLoader workers and
-multi-GPU ranks all draw bit-identical data without any RNG state to save or seed.
+Every training image is resized by each scale-augmentation factor, modcropped and
+put through the evaluation protocol's degradation (:func:`upscale.degrade.degrade`)
+whole, once per scale; the results are kept on disk (:mod:`.cache`) between runs.
+A sample is then an aligned crop of those arrays: the LR crop at (top, left) and
+the HR crop at (top, left) x scale, or, for pre-upsampled models, the same HR-sized
+window of the upsampled input and of the target. Cropping a whole-image LR is what
+eval feeds the network, with none of the border effects of degrading each patch.
+
+Every random choice of sample ``i`` is a hash of ``(seed, i)`` (splitmix64), so a
+sample depends on nothing else: resumed runs and DDP ranks draw bit-identical data
+with no RNG state to save, and a whole batch is drawn in a few numpy operations.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset
 
-from ..baseline import y_plane_uint8
 from ..datasets import IMAGE_EXTENSIONS, list_images
+from ..degrade import degrade
 from ..errors import DatasetError, ImageReadError
 from ..image_io import read_image
+from ..metrics import modcrop
+from ..models import ColorSpace
+from ..progress import Progress, ProgressFn, no_progress
 from ..resize import matlab_imresize
+from .cache import EntryKey, EntryStatus, array_digest, file_digest, load_or_build
 
 EXCLUDED_STEMS = frozenset({"302003"})  # BSD200 302003: Set5 'woman' is a crop of it; never train on it
 _EXCLUDE_REASONS = {"302003": "BSD200 302003 contains Set5 'woman' (a crop of it), a test image"}
+
+WarnFn = Callable[[str], None]
+
+# Exact float32 of level / 255 computed in float64, as eval computes it.
+_LEVELS = (np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +53,18 @@ class HRImage:
 
 
 @dataclass(frozen=True)
+class TrainingFile:
+    """One training image on disk, known by the hash of its bytes (decoded only on a cache miss)."""
+
+    name: str
+    path: Path
+    digest: str
+
+
+TrainingImage = Union[HRImage, TrainingFile]
+
+
+@dataclass(frozen=True)
 class PatchSpec:
     """What one training sample looks like (see the module docstring for the pipeline)."""
 
@@ -47,13 +73,13 @@ class PatchSpec:
     color: str  # "y" or "rgb"
     pre_upsample: bool  # input = MATLAB-bicubic upsample of LR back to hr_patch (SRCNN/VDSR/DRCN)
     augment: bool = True  # the 8 flips/rotations
-    scale_aug: tuple[float, ...] = ()  # random downscale factors of the HR content, in (0, 1]
+    scale_aug: tuple[float, ...] = ()  # downscale factors of the HR images, in (0, 1]
 
 
-# --------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------- finding images
 
 
-def _decode(path: Path, warn: Callable[[str], None]) -> np.ndarray | None:
+def _decode(path: Path, warn: WarnFn) -> Optional[np.ndarray]:
     """``HxWx3`` uint8, or None after a warning: one bad file must not end a long run."""
     try:
         arr = read_image(path)
@@ -69,13 +95,9 @@ def _decode(path: Path, warn: Callable[[str], None]) -> np.ndarray | None:
     return arr
 
 
-def load_hr_images(
-    dirs: Sequence[Path],
-    warn: Callable[[str], None] = lambda m: None,
-    exclude: frozenset[str] = EXCLUDED_STEMS,
-) -> list[HRImage]:
-    """Decode every image of ``dirs`` once (folders in order, files by name)."""
-    images: list[HRImage] = []
+def _training_paths(dirs: Sequence[Path], warn: WarnFn, exclude: frozenset[str]) -> list[Path]:
+    """The image files of ``dirs`` (folders in order, files by name), exclusions dropped."""
+    paths: list[Path] = []
     for folder in map(Path, dirs):
         if not folder.exists():
             raise DatasetError(f"training folder {folder} does not exist")
@@ -86,21 +108,40 @@ def load_hr_images(
                 why = _EXCLUDE_REASONS.get(path.stem, "its name is in the exclusion list")
                 warn(f"{path}: excluded from training ({why}); skipped")
                 continue
-            arr = _decode(path, warn)
-            if arr is not None:
-                images.append(HRImage(path.stem, path, arr))
+            paths.append(path)
+    return paths
+
+
+def _none_found(dirs: Sequence[Path]) -> DatasetError:
+    where = ", ".join(str(d) for d in dirs) or "(no folders given)"
+    return DatasetError(f"no training images in {where} (looked for {' '.join(IMAGE_EXTENSIONS)})")
+
+
+def load_hr_images(
+    dirs: Sequence[Path], warn: WarnFn = lambda m: None, exclude: frozenset[str] = EXCLUDED_STEMS
+) -> list[HRImage]:
+    """Decode every image of ``dirs`` now; undecodable files are warned about and skipped."""
+    images = []
+    for path in _training_paths(dirs, warn, exclude):
+        arr = _decode(path, warn)
+        if arr is not None:
+            images.append(HRImage(path.stem, path, arr))
     if not images:
-        where = ", ".join(str(d) for d in dirs) or "(no folders given)"
-        raise DatasetError(f"no training images in {where} (looked for {' '.join(IMAGE_EXTENSIONS)})")
+        raise _none_found(dirs)
     return images
 
 
-# --------------------------------------------------------------------------- patches
+def find_training_files(
+    dirs: Sequence[Path], warn: WarnFn = lambda m: None, exclude: frozenset[str] = EXCLUDED_STEMS
+) -> list[TrainingFile]:
+    """The training images of ``dirs`` with the hashes that key their cache entries."""
+    files = [TrainingFile(p.stem, p, file_digest(p)) for p in _training_paths(dirs, warn, exclude)]
+    if not files:
+        raise _none_found(dirs)
+    return files
 
 
-def _crop_side(hr_patch: int, factor: float) -> int:
-    """HR side to crop so that resizing by ``factor`` gives ``hr_patch`` (float-noise safe)."""
-    return hr_patch if factor == 1.0 else math.ceil(hr_patch / factor - 1e-9)
+# --------------------------------------------------------------------------- degrading once
 
 
 def _validate(spec: PatchSpec) -> None:
@@ -118,105 +159,257 @@ def _validate(spec: PatchSpec) -> None:
         )
 
 
-def _augment(patch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One of the 8 rotations/flips (rot90 by k, then an optional horizontal flip)."""
-    patch = np.rot90(patch, int(rng.integers(4)))
-    return patch[:, ::-1] if rng.integers(2) else patch
+def degrade_for_training(hr: np.ndarray, scale: int, factor: float, color: str, pre_upsample: bool) -> dict:
+    """The cached arrays of one image: ``target`` (uint8 levels) and the network ``input``.
 
-
-def _chw(arr: np.ndarray) -> torch.Tensor:
-    """HxW or HxWxC float -> float32 CxHxW tensor."""
-    arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-    return torch.from_numpy(np.ascontiguousarray(arr)).float()
-
-
-def make_pair(hr: np.ndarray, scale: int, color: str, pre_upsample: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(input, target) of a uint8 HR patch, prepared exactly as eval prepares a whole image."""
-    if color == "y":
-        target = y_plane_uint8(hr) / 255.0
-        lr = matlab_imresize(target, 1.0 / scale)  # float64, unrounded
+    The input is float32 for Y (unrounded, as eval) and for pre-upsampled models,
+    uint8 for the RGB LR image. A factor below 1 first resizes the uint8 HR image
+    whole, as MATLAB would, so the crop of a rescaled image is a true crop.
+    """
+    if factor != 1.0:
+        hr = matlab_imresize(hr, factor)
+    hr = modcrop(hr, scale)
+    planes = degrade(hr, scale, ColorSpace(color), pre_upsample)
+    target = np.rint(planes.target * 255.0).astype(np.uint8)
+    if pre_upsample:
+        inp = planes.upsampled.astype(np.float32)
+    elif color == "y":
+        inp = planes.lr.astype(np.float32)
     else:
-        target = hr / 255.0
-        lr = matlab_imresize(hr, 1.0 / scale) / 255.0  # uint8 LR, rounded after each pass
-    inp = matlab_imresize(lr, float(scale)) if pre_upsample else lr
-    return _chw(inp), _chw(target)
+        inp = np.rint(planes.lr * 255.0).astype(np.uint8)
+    return {"target": target, "input": inp}
 
 
-class PatchDataset(Dataset):
-    """``length`` samples; sample ``index`` is a pure function of ``(seed, index)``."""
+@dataclass
+class _Pool:
+    """Every image of one (scale, factor), flattened: crops are index arithmetic on these."""
 
-    def __init__(self, images: list[HRImage], spec: PatchSpec, seed: int, length: int):
+    scale: int
+    factor: float
+    names: list[str] = field(default_factory=list)
+    targets: list[np.ndarray] = field(default_factory=list)
+    inputs: list[np.ndarray] = field(default_factory=list)
+
+    def seal(self) -> None:
+        """Concatenate the images into flat arrays with per-image offsets and sizes."""
+        self.t_off = np.cumsum([0] + [t.size for t in self.targets[:-1]], dtype=np.int64)
+        self.i_off = np.cumsum([0] + [i.size for i in self.inputs[:-1]], dtype=np.int64)
+        self.t_hw = np.array([t.shape[:2] for t in self.targets], dtype=np.int64)
+        self.i_hw = np.array([i.shape[:2] for i in self.inputs], dtype=np.int64)
+        self.target = np.concatenate([t.ravel() for t in self.targets])
+        self.input = np.concatenate([i.ravel() for i in self.inputs])
+        # Integer cumulative areas: exact, numpy-version-proof weighted choice of an image.
+        self.cum = np.cumsum(self.t_hw[:, 0] * self.t_hw[:, 1], dtype=np.int64)
+        del self.targets, self.inputs
+
+
+@dataclass(frozen=True)
+class CacheReport:
+    """How the arrays of a dataset were found: read from the cache, built, or rebuilt."""
+
+    hits: int = 0
+    built: int = 0
+    rebuilt: int = 0
+    skipped: tuple[str, ...] = ()  # images that could not be decoded
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser over a uint64 array: a well-mixed hash per element."""
+    with np.errstate(over="ignore"):
+        z = x + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _M1
+        z = (z ^ (z >> np.uint64(27))) * _M2
+        return z ^ (z >> np.uint64(31))
+
+
+def sample_uniforms(seed: int, indices: np.ndarray, draws: int) -> np.ndarray:
+    """``len(indices) x draws`` floats in [0, 1), each a pure function of (seed, index, draw)."""
+    base = _splitmix(_splitmix(np.full(len(indices), seed, dtype=np.uint64)) ^ indices.astype(np.uint64))
+    with np.errstate(over="ignore"):
+        cols = [_splitmix(base + np.uint64(k) * _GOLDEN) for k in range(draws)]
+    return np.stack([(c >> np.uint64(11)).astype(np.float64) * 2.0**-53 for c in cols], axis=1)
+
+
+def _pick(u: np.ndarray, n: Union[int, np.ndarray]) -> np.ndarray:
+    """An integer in [0, n) from a uniform in [0, 1)."""
+    return np.minimum((u * n).astype(np.int64), np.asarray(n) - 1)
+
+
+@lru_cache(maxsize=32)
+def _orientation_maps(side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Source row and column of every output pixel under the 8 rotations/flips: ``8 x side x side``.
+
+    Orientation ``t`` is ``rot90`` by ``t % 4`` followed by a horizontal flip when
+    ``t >= 4``; applying it to the index grids says where each output pixel comes from.
+    """
+    rows, cols = np.indices((side, side))
+    maps_r, maps_c = [], []
+    for t in range(8):
+        r, c = np.rot90(rows, t % 4), np.rot90(cols, t % 4)
+        if t >= 4:
+            r, c = r[:, ::-1], c[:, ::-1]
+        maps_r.append(r)
+        maps_c.append(c)
+    return np.ascontiguousarray(maps_r), np.ascontiguousarray(maps_c)
+
+
+def _gather(flat: np.ndarray, off: np.ndarray, width: np.ndarray, top: np.ndarray, left: np.ndarray,
+            side: int, orient: np.ndarray, channels: int) -> np.ndarray:
+    """Crops ``side x side`` at (top, left) of flattened images, oriented: ``B x C x side x side``."""
+    maps_r, maps_c = _orientation_maps(side)
+    pos = (top[:, None, None] + maps_r[orient]) * width[:, None, None] + left[:, None, None] + maps_c[orient]
+    if channels == 1:
+        return flat[off[:, None, None] + pos][:, None]
+    idx = (off[:, None, None] + pos * channels)[..., None] + np.arange(channels)
+    return flat[idx].transpose(0, 3, 1, 2)
+
+
+class PatchDataset:
+    """Patches of the degraded training images; sample ``i`` is a pure function of ``(seed, i)``."""
+
+    DRAWS = 6  # scale, factor, image, top, left, orientation
+
+    def __init__(
+        self,
+        images: Sequence[TrainingImage],
+        spec: PatchSpec,
+        seed: int,
+        cache: Optional[Path] = None,
+        progress: ProgressFn = no_progress,
+        warn: WarnFn = lambda m: None,
+    ):
         _validate(spec)
-        if seed < 0 or length < 0:
-            raise DatasetError(f"seed and length must be non-negative, got {seed} and {length}")
-        self.spec, self.seed, self.length = spec, int(seed), int(length)
+        if seed < 0:
+            raise DatasetError(f"the seed must be non-negative, got {seed}")
+        if not images:
+            raise DatasetError("no training images given")
+        self.spec, self.seed = spec, int(seed)
         self.factors = tuple(spec.scale_aug) or (1.0,)
-        need = min(_crop_side(spec.hr_patch, f) for f in self.factors)
-        self.images = [im for im in images if min(im.array.shape[:2]) >= need]
-        if not self.images:
-            if not images:
-                raise DatasetError("no training images given")
-            big = max(images, key=lambda im: min(im.array.shape[:2]))
-            h, w = big.array.shape[:2]
-            raise DatasetError(
-                f"HR patch {spec.hr_patch} (crop {need}) is larger than every training image; "
-                f"the largest is {big.path} at {w}x{h}"
-            )
-        # Integer cumulative pixel counts: exact, numpy-version-proof weighted choice.
-        self._cum = np.cumsum([im.array.shape[0] * im.array.shape[1] for im in self.images], dtype=np.int64)
+        self.channels = 1 if spec.color == "y" else 3
+        self.pools, self.report = self._build(images, cache, progress, warn)
+        self._by_scale = {s: [p for p in self.pools if p.scale == s] for s in spec.scales}
+        self.names = sorted({n for p in self.pools for n in p.names})
 
-    def __len__(self) -> int:
-        return self.length
+    def _build(self, images, cache, progress, warn) -> tuple[list[_Pool], CacheReport]:
+        spec = self.spec
+        pools = {(s, f): _Pool(s, f) for s in spec.scales for f in self.factors}
+        counts = {status: 0 for status in EntryStatus}
+        skipped: list[str] = []
+        total, task = len(images) * len(pools), "degrading training images"
+        for n, image in enumerate(images):
+            decoded: list[Optional[np.ndarray]] = []
+
+            def hr() -> np.ndarray:  # decoded at most once, and only on a cache miss
+                if not decoded:
+                    decoded.append(image.array if isinstance(image, HRImage) else _decode(image.path, warn))
+                if decoded[0] is None:
+                    raise _Undecodable
+                return decoded[0]
+
+            content = image.digest if isinstance(image, TrainingFile) else array_digest(image.array)
+            for i, ((s, f), pool) in enumerate(pools.items()):
+                progress(Progress(task, n * len(pools) + i, total, image.name))
+                key = EntryKey(content, s, f, spec.color, spec.pre_upsample)
+                try:
+                    arrays, status = load_or_build(
+                        cache, key, lambda: degrade_for_training(hr(), s, f, spec.color, spec.pre_upsample)
+                    )
+                except _Undecodable:
+                    skipped.append(image.name)
+                    break
+                counts[status] += 1
+                if min(arrays["target"].shape[:2]) >= spec.hr_patch:  # the patch fits this image
+                    pool.names.append(image.name)
+                    pool.targets.append(arrays["target"])
+                    pool.inputs.append(arrays["input"])
+        progress(Progress(task, total, total))
+        kept = [p for p in pools.values() if p.names]
+        for pool in kept:
+            pool.seal()
+        for s in spec.scales:
+            if not any(p.scale == s for p in kept):
+                raise DatasetError(
+                    f"HR patch {spec.hr_patch} is larger than every training image at x{s} "
+                    f"(after modcrop and the scale augmentation {self.factors})"
+                )
+        report = CacheReport(counts[EntryStatus.HIT], counts[EntryStatus.BUILT], counts[EntryStatus.REBUILT],
+                             tuple(skipped))
+        return kept, report
+
+    def batch(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(input, target, scale)`` of the samples ``indices``, stacked."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if idx.ndim != 1 or (idx < 0).any():
+            raise DatasetError("sample indices must be a flat list of non-negative integers")
+        spec, b = self.spec, len(idx)
+        u = sample_uniforms(self.seed, idx, self.DRAWS)
+        scales = np.asarray(spec.scales, dtype=np.int64)[_pick(u[:, 0], len(spec.scales))]
+        orient = _pick(u[:, 5], 8) if spec.augment else np.zeros(b, dtype=np.int64)
+        hr = spec.hr_patch
+        x: Optional[np.ndarray] = None
+        y: Optional[np.ndarray] = None
+        for s in spec.scales:
+            pools = self._by_scale[s]
+            of_scale = np.flatnonzero(scales == s)
+            which = _pick(u[of_scale, 1], len(pools))
+            for k, pool in enumerate(pools):
+                rows = of_scale[which == k]
+                if not len(rows):
+                    continue
+                img = np.searchsorted(pool.cum, _pick(u[rows, 2], int(pool.cum[-1])), side="right")
+                side_in = hr if spec.pre_upsample else hr // s
+                per_input = 1 if spec.pre_upsample else s  # target pixels per input pixel, each way
+                ih, iw = pool.i_hw[img, 0], pool.i_hw[img, 1]
+                top = _pick(u[rows, 3], ih - side_in + 1)
+                left = _pick(u[rows, 4], iw - side_in + 1)
+                xi = _gather(pool.input, pool.i_off[img], iw, top, left, side_in, orient[rows], self.channels)
+                yi = _gather(pool.target, pool.t_off[img], pool.t_hw[img, 1], top * per_input, left * per_input, hr,
+                             orient[rows], self.channels)
+                if x is None:
+                    x = np.empty((b,) + xi.shape[1:], dtype=np.float32)
+                    y = np.empty((b,) + yi.shape[1:], dtype=np.float32)
+                x[rows] = _LEVELS[xi] if xi.dtype == np.uint8 else xi
+                y[rows] = _LEVELS[yi]
+        return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(scales)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        if not 0 <= index < self.length:
-            raise IndexError(f"sample {index} out of range 0..{self.length - 1}")
-        spec = self.spec
-        rng = np.random.default_rng([self.seed, int(index)])
-        image = self.images[int(np.searchsorted(self._cum, rng.integers(self._cum[-1]), side="right"))]
-        scale = int(spec.scales[rng.integers(len(spec.scales))])
-        h, w = image.array.shape[:2]
-        # Only factors whose crop fits this image: downscaling a small image by f would
-        # leave it smaller than the patch, so those (image, factor) pairs do not exist.
-        fitting = [f for f in self.factors if _crop_side(spec.hr_patch, f) <= min(h, w)]
-        factor = fitting[rng.integers(len(fitting))]
-        side = _crop_side(spec.hr_patch, factor)
-        top, left = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
-        hr = image.array[top : top + side, left : left + side]
-        if side != spec.hr_patch:  # crop-then-resize == resize-whole-image-then-crop, far cheaper
-            hr = matlab_imresize(hr, size=(spec.hr_patch, spec.hr_patch))
-        if spec.augment:
-            hr = _augment(hr, rng)
-        inp, target = make_pair(np.ascontiguousarray(hr), scale, spec.color, spec.pre_upsample)
-        return inp, target, scale
+        x, y, s = self.batch([index])
+        return x[0], y[0], int(s[0])
 
 
-# --------------------------------------------------------------------------- loading batches
+class _Undecodable(Exception):
+    """Internal: an image that failed to decode on a cache miss (already warned about)."""
 
 
-class StepSampler(Sampler):
-    """Batches of sample indices for global steps ``start_step .. steps-1`` on one rank.
+# --------------------------------------------------------------------------- batches per step
+
+
+def step_indices(step: int, batch: int, rank: int = 0, world: int = 1) -> range:
+    """Sample indices of global step ``step`` on ``rank``.
 
     Step t on rank r uses indices ``(t * world + r) * batch + i``: ranks never overlap,
-    a resumed run draws exactly what an uninterrupted one would, and K GPUs draw what
-    K consecutive steps on one GPU would. A ``DistributedSampler`` cannot do this: it
-    shuffles a whole epoch at a time and cannot start in the middle of a run.
+    a resumed run draws exactly what an uninterrupted one would, and K processes draw
+    what K consecutive steps of one process would.
     """
+    first = (step * world + rank) * batch
+    return range(first, first + batch)
 
-    def __init__(self, start_step: int, steps: int, batch: int, rank: int = 0, world: int = 1):
-        if batch < 1 or world < 1 or not 0 <= rank < world or not 0 <= start_step <= steps:
-            raise DatasetError(
-                f"bad loader range: steps {start_step}..{steps}, batch {batch}, rank {rank} of {world}"
-            )
-        self.start_step, self.steps, self.batch, self.rank, self.world = start_step, steps, batch, rank, world
 
-    def __len__(self) -> int:
-        return self.steps - self.start_step
+class StepBatches(Dataset):
+    """Item ``t`` is the whole batch of global step ``t`` for one rank."""
 
-    def __iter__(self) -> Iterator[list[int]]:
-        for t in range(self.start_step, self.steps):
-            first = (t * self.world + self.rank) * self.batch
-            yield list(range(first, first + self.batch))
+    def __init__(self, dataset: PatchDataset, batch: int, rank: int = 0, world: int = 1):
+        self.dataset, self.batch, self.rank, self.world = dataset, batch, rank, world
+
+    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.dataset.batch(step_indices(step, self.batch, self.rank, self.world))
 
 
 def make_loader(
@@ -229,13 +422,14 @@ def make_loader(
     workers: int = 0,
     pin_memory: bool = False,
 ) -> DataLoader:
-    """Batches ``(input, target, scale)`` for global steps ``start_step .. steps-1`` of one rank."""
-    sampler = StepSampler(start_step, steps, batch, rank, world)
-    needed = steps * world * batch
-    if len(dataset) < needed:
-        raise DatasetError(
-            f"dataset has {len(dataset)} samples but {steps} steps x {world} ranks x batch {batch} need {needed}"
-        )
+    """Batches ``(input, target, scale)`` for global steps ``start_step .. steps-1`` of one rank.
+
+    Cutting a batch costs about a millisecond, so the main process does it by default;
+    ``workers`` processes only pay when a GPU step is shorter than that.
+    """
+    if batch < 1 or world < 1 or not 0 <= rank < world or not 0 <= start_step <= steps:
+        raise DatasetError(f"bad loader range: steps {start_step}..{steps}, batch {batch}, rank {rank} of {world}")
     return DataLoader(
-        dataset, batch_sampler=sampler, num_workers=workers, pin_memory=pin_memory, persistent_workers=False
+        StepBatches(dataset, batch, rank, world), sampler=range(start_step, steps), batch_size=None,
+        num_workers=workers, pin_memory=pin_memory, persistent_workers=False,
     )

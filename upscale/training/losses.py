@@ -25,10 +25,13 @@ PIXEL_LOSSES: dict[str, Callable[[Tensor, Tensor], Tensor]] = {
 }
 
 
-def drcn_alpha(recipe: Recipe, step: int, steps: int) -> float:
-    """Weight of the intermediate predictions: 1 at the start, 0 after ``alpha_decay`` of the run."""
-    horizon = max(1.0, recipe.alpha_decay * steps)
-    return max(0.0, 1.0 - step / horizon)
+def drcn_alpha(recipe: Recipe, step: int) -> float:
+    """Weight of the intermediate predictions: 1 at the start, 0 after ``alpha_steps`` steps.
+
+    A number of steps rather than a fraction of the run, so that extending a run
+    does not change the loss of steps already taken.
+    """
+    return max(0.0, 1.0 - step / max(1, recipe.alpha_steps))
 
 
 class Intermediates(nn.Module):
@@ -47,7 +50,7 @@ def training_module(recipe: Recipe, net: nn.Module) -> nn.Module:
     return net if recipe.supervision == "final" else Intermediates(net)
 
 
-def supervised_loss(recipe: Recipe, outputs: Union[Tensor, list[Tensor]], y: Tensor, step: int, steps: int) -> Tensor:
+def supervised_loss(recipe: Recipe, outputs: Union[Tensor, list[Tensor]], y: Tensor, step: int) -> Tensor:
     """The loss of one batch, given what ``training_module(recipe, net)`` returned."""
     pixel = PIXEL_LOSSES[recipe.loss]
     if recipe.supervision == "final":
@@ -56,6 +59,6 @@ def supervised_loss(recipe: Recipe, outputs: Union[Tensor, list[Tensor]], y: Ten
         return sum(pixel(o, y if o.shape == y.shape else imresize_tensor(y, size=o.shape[-2:])) for o in outputs)
     if recipe.supervision == "recursive":  # DRCN: the 16 predictions, then the weighted output
         *partial, final = outputs
-        alpha = drcn_alpha(recipe, step, steps)
+        alpha = drcn_alpha(recipe, step)
         return alpha * sum(pixel(o, y) for o in partial) / len(partial) + (1 - alpha) * pixel(final, y)
     raise ValueError(f"unknown supervision {recipe.supervision!r}")

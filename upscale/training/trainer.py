@@ -7,9 +7,11 @@ record also goes to ``OUT/log.jsonl``, so a run's history sits beside its checkp
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,20 +22,36 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..datasets import resolve_set
-from ..engine import LoadedModel, pick_autocast, pick_device
+from ..engine import LoadedModel, pick_device
 from ..errors import UpscaleError, UsageError
 from ..evaluate import evaluate
+from ..files import write_bytes_atomic
 from ..layout import channels_last, channels_last_module
 from ..methods import network_planes
 from ..models import create_model, get_spec
 from ..progress import Progress, ProgressFn, no_progress
-from ..weights import describe, load_into, read_weights, save_weights, weights_filename
+from ..weights import describe, save_weights, weights_filename
 from . import distributed
 from .adversarial import Adversary
+from .cache import default_training_cache
 from .checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
-from .data import PatchDataset, PatchSpec, load_hr_images, make_loader
+from .data import PatchDataset, PatchSpec, find_training_files, make_loader
+from .init import init_from_file
 from .losses import supervised_loss, training_module
-from .recipes import Recipe, hr_patch_size, recipe_for
+from .precision import Precision, StepMode, choose_mode
+from .recipes import (
+    DEFAULT_DECAY_FRACTION,
+    SCHEDULE_FIELDS,
+    Clip,
+    Recipe,
+    Schedule,
+    first_lr_difference,
+    hr_patch_size,
+    lr_factor,
+    recipe_for,
+    recipe_from_dict,
+    recipe_to_dict,
+)
 
 LogFn = Callable[[dict], None]
 
@@ -48,32 +66,38 @@ class TrainConfig:
     out: Path
     val: Optional[str] = "Set5"
     steps: Optional[int] = None
+    decay_steps: Optional[int] = None  # default: the last fifth of the steps
     batch: Optional[int] = None
     patch: Optional[int] = None
     lr: Optional[float] = None
     augment: Optional[bool] = None
     device: str = "auto"
-    precision: str = "auto"
+    precision: Precision = Precision.AUTO
     seed: int = 0
     workers: Optional[int] = None
     log_every: int = 100
     val_every: int = 5000
     checkpoint_every: int = 5000
     checkpoint_minutes: float = 5.0
+    time_limit: Optional[float] = None  # seconds; stop at a step boundary before it runs out
     resume: bool = False
     compile: bool = False
     export: Optional[Path] = None
     init: Optional[Path] = None  # start from these weights (the SRResNet ones for --gan)
     gan: bool = False  # SRGAN's adversarial phase
     vgg_weights: Optional[Path] = None
+    cache: Optional[Path] = None  # degraded training images (default: the user cache)
 
 
 @dataclass(frozen=True)
 class TrainResult:
     steps: int
+    total_steps: int
     best_psnr: Optional[float]
     checkpoint: Path
     exported: Optional[Path]
+    mode: str  # precision and layout the steps ran in
+    time_limited: bool  # stopped by the time limit before the last step
 
 
 def resolve_recipe(cfg: TrainConfig) -> Recipe:
@@ -83,7 +107,7 @@ def resolve_recipe(cfg: TrainConfig) -> Recipe:
         adv = recipe.adversarial
         if adv is None:
             raise UsageError(f"--gan: {cfg.model} has no adversarial phase (only srgan does)")
-        recipe = dataclasses.replace(recipe, lr=adv.lr, steps=adv.steps, batch=adv.batch, schedule="step")
+        recipe = dataclasses.replace(recipe, lr=adv.lr, steps=adv.steps, batch=adv.batch, schedule=Schedule.STEP)
     overrides = {"steps": cfg.steps, "batch": cfg.batch, "patch": cfg.patch, "lr": cfg.lr, "augment": cfg.augment}
     recipe = dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
     if cfg.augment is False:  # no augmentation at all: no flips, rotations or rescaling
@@ -91,25 +115,19 @@ def resolve_recipe(cfg: TrainConfig) -> Recipe:
     for name in ("steps", "batch", "patch"):
         if getattr(recipe, name) < 1:
             raise UsageError(f"--{name} must be at least 1")
+    decay = cfg.decay_steps if cfg.decay_steps is not None else round(DEFAULT_DECAY_FRACTION * recipe.steps)
+    if not 0 <= decay <= recipe.steps:
+        raise UsageError(f"--decay-steps must lie between 0 and --steps ({recipe.steps}), got {decay}")
+    recipe = dataclasses.replace(recipe, decay_steps=decay)
     if cfg.gan:  # the paper's second half runs at a tenth of the learning rate
         recipe = dataclasses.replace(recipe, step_every=max(1, recipe.steps // 2), step_gamma=0.1)
     return recipe
 
 
-def lr_factor(recipe: Recipe, step: int) -> float:
-    """Multiplier of the base learning rate at ``step``: warm-up, then cosine or step decay."""
-    if step < recipe.warmup:
-        return (step + 1) / recipe.warmup
-    if recipe.schedule == "step":
-        return recipe.step_gamma ** (step // recipe.step_every) if recipe.step_every else 1.0
-    progress = (step - recipe.warmup) / max(1, recipe.steps - recipe.warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
 def clip_gradients(recipe: Recipe, net: nn.Module, lr: float) -> None:
-    if recipe.clip == "norm":
+    if recipe.clip is Clip.NORM:
         torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.clip_value)
-    elif recipe.clip == "adjustable":  # VDSR: the bound grows as the learning rate falls
+    elif recipe.clip is Clip.ADJUSTABLE:  # VDSR: the bound grows as the learning rate falls
         torch.nn.utils.clip_grad_value_(net.parameters(), recipe.clip_value / lr)
 
 
@@ -127,7 +145,7 @@ def supervised_update(
 ) -> float:
     """One optimiser step on the recipe's loss; the training loop and ``bench --train`` share it."""
     with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
-        loss = supervised_loss(recipe, module(x), y, step, recipe.steps)
+        loss = supervised_loss(recipe, module(x), y, step)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.unscale_(optimizer)
@@ -137,10 +155,38 @@ def supervised_update(
     return float(loss.detach())
 
 
+def time_steps(
+    recipe: Recipe, net: nn.Module, mode: StepMode, x: torch.Tensor, y: torch.Tensor, device: torch.device,
+    steps: int,
+) -> list[float]:
+    """Seconds of each of ``steps`` optimiser steps in ``mode`` after a warm-up.
+
+    Runs on a copy of ``net`` with its own optimiser, so the caller's network, its
+    optimiser and the random state are untouched.
+    """
+    net = copy.deepcopy(net).to(device)
+    if mode.channels_last:
+        channels_last_module(net)
+    module = training_module(recipe, net)
+    optimizer = torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    scaler = torch.amp.GradScaler(enabled=mode.autocast is torch.float16)
+    x, y = x.to(device), y.to(device)
+    x = channels_last(x) if mode.channels_last else x
+    times = []
+    for i in range(steps + 1):  # the first is a warm-up: allocator, oneDNN/cuDNN kernel choice
+        start = time.perf_counter()
+        supervised_update(recipe, module, net, optimizer, scaler, mode.autocast, x, y, recipe.lr, 0)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i:
+            times.append(time.perf_counter() - start)
+    return times
+
+
 class Run:
     """The state of one training run: built once, then stepped."""
 
-    def __init__(self, cfg: TrainConfig, log: LogFn) -> None:
+    def __init__(self, cfg: TrainConfig, log: LogFn, progress: ProgressFn = no_progress) -> None:
         self.cfg, self.log = cfg, log
         self.spec = get_spec(cfg.model)
         self.spec.check_scale(cfg.scale)
@@ -151,36 +197,80 @@ class Run:
         if self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.backends.cudnn.benchmark = True
-        self.autocast = pick_autocast(cfg.precision, self.device)
         self.scales = self.recipe.multi_scale or (self.net_scale,)
         torch.manual_seed(cfg.seed)
         self.net = create_model(self.spec.name, cfg.scale).to(self.device)
-        self.module = self._wrap(training_module(self.recipe, self.net))
-        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=self.recipe.lr, weight_decay=self.recipe.weight_decay)
-        self.scaler = torch.amp.GradScaler(enabled=self.autocast is torch.float16)
         self.step, self.best_psnr, self.best_step = 0, None, None
         self.last_psnr: Optional[float] = None
+        self.last_val_step: Optional[int] = None
         self.init_meta = self._load_init(cfg.init) if cfg.init else None
-        self.adversary = self._adversary() if cfg.gan else None
-        self.images = load_hr_images(cfg.data, warn=lambda m: log({"warning": m}) if self.dist.main else None)
+        warn = (lambda m: log({"warning": m})) if self.dist.main else (lambda m: None)
+        self.files = find_training_files(cfg.data, warn=warn)
+        self.dataset = PatchDataset(
+            self.files, self.patch_spec(), cfg.seed, cache=cfg.cache or default_training_cache(),
+            progress=progress if self.dist.main else no_progress, warn=warn,
+        )
+        # Set up by prepare(), once the checkpoint (if any) has said how the run was trained.
+        self.mode: StepMode
+        self.module: nn.Module
+        self.optimizer: torch.optim.Optimizer
+        self.scaler: torch.amp.GradScaler
+        self.adversary: Optional[Adversary] = None
+
+    def patch_spec(self) -> PatchSpec:
+        return PatchSpec(
+            scales=self.scales,
+            hr_patch=hr_patch_size(self.spec.name, self.scales, self.recipe.patch),
+            color=self.spec.color_space.value,
+            pre_upsample=self.spec.input_kind.value == "pre_upsampled",
+            augment=self.recipe.augment,
+            scale_aug=self.recipe.scale_aug,
+        )
+
+    def prepare(self, state: Optional[dict[str, Any]]) -> None:
+        """Pick the step mode (the checkpoint's, unless asked otherwise), lay out, wrap, load."""
+        saved = state.get("mode") if state else None
+        if saved and self.cfg.precision is Precision.AUTO:
+            self.mode, timings = StepMode(Precision(saved["precision"]), bool(saved["channels_last"])), {}
+        else:
+            self.mode, timings = choose_mode(self.cfg.precision, self.device, self.time_step)
+            self.mode = distributed.agree(self.dist, self.mode)  # every rank steps the same way
+        if timings:
+            self.log({"precision": str(self.mode), **{f"s_per_step_{k.replace(' ', '_')}": v for k, v in timings.items()}})
+        if self.mode.channels_last:
+            channels_last_module(self.net)
+        self.module = self._wrap(training_module(self.recipe, self.net))
+        self.optimizer = self._optimizer(self.net)
+        self.scaler = torch.amp.GradScaler(enabled=self.mode.autocast is torch.float16)
+        self.adversary = self._adversary() if self.cfg.gan else None
+        if state is not None:
+            self.load(state)
+
+    def _optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
+        return torch.optim.Adam(net.parameters(), lr=self.recipe.lr, weight_decay=self.recipe.weight_decay)
+
+    def time_step(self, mode: StepMode) -> float:
+        """Seconds per optimiser step of this run in ``mode`` (on copies: the run is untouched)."""
+        x, y, _ = self.dataset.batch(range(self.recipe.batch))
+        return min(time_steps(self.recipe, self.net, mode, x, y, self.device, steps=2))
 
     def _load_init(self, path: Path) -> dict:
-        state, meta = read_weights(path)
-        if meta.get("arch") != self.spec.name:
-            raise UsageError(f"--init {path}: weights of {meta.get('arch')!r}, not {self.spec.name!r}")
-        load_into(self.net, {k: v.to(self.device) for k, v in state.items()}, path)
-        return {"file": path.name, "steps": meta.get("steps"), "variant": meta.get("variant")}
+        report = init_from_file(self.net, self.spec, self.net_scale, path)
+        self.log({"init": str(path), "loaded": len(report.loaded), "fresh": list(report.fresh),
+                  "unused": list(report.unused)})
+        return {"file": path.name, "steps": report.meta.get("steps"), "variant": report.meta.get("variant"),
+                "scale": report.scale, "fresh": list(report.fresh)}
 
     def _adversary(self) -> Adversary:
         if self.init_meta is None:
             raise UsageError("--gan starts from the MSE-trained generator: pass --init WEIGHTS")
-        if self.autocast is torch.float16:
+        if self.mode.autocast is torch.float16:
             raise UsageError("--gan runs in bf16 or fp32, not fp16")
         adv = self.recipe.adversarial
         return Adversary(self.spec, adv, self.device, self._wrap, self.cfg.vgg_weights)
 
     def _wrap(self, module: nn.Module) -> nn.Module:
-        if self.device.type == "cuda":
+        if self.mode.channels_last:
             module = channels_last_module(module)
         if self.cfg.compile:
             module = torch.compile(module)
@@ -194,20 +284,9 @@ class Run:
         return self.cfg.out / "last.pt"
 
     def loader(self) -> Any:
-        hr = hr_patch_size(self.spec.name, self.scales, self.recipe.patch)
-        spec = PatchSpec(
-            scales=self.scales,
-            hr_patch=hr,
-            color=self.spec.color_space.value,
-            pre_upsample=self.spec.input_kind.value == "pre_upsampled",
-            augment=self.recipe.augment,
-            scale_aug=self.recipe.scale_aug,
-        )
-        length = self.recipe.steps * self.dist.world * self.recipe.batch
-        dataset = PatchDataset(self.images, spec, self.cfg.seed, length)
-        workers = self.cfg.workers if self.cfg.workers is not None else (4 if self.device.type == "cuda" else 0)
+        workers = self.cfg.workers if self.cfg.workers is not None else 0
         return make_loader(
-            dataset, self.recipe.batch, self.step, self.recipe.steps, self.dist.rank, self.dist.world,
+            self.dataset, self.recipe.batch, self.step, self.recipe.steps, self.dist.rank, self.dist.world,
             workers=workers, pin_memory=self.device.type == "cuda",
         )
 
@@ -216,29 +295,31 @@ class Run:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         x = x.to(self.device, non_blocking=True)
-        if self.device.type == "cuda":
+        if self.mode.channels_last:
             x = channels_last(x)
         y = y.to(self.device, non_blocking=True)
+        autocast = self.mode.autocast
         if self.adversary is not None:
-            values = self.adversary.step(self.module, self.optimizer, x, y, self.autocast, lr)
+            values = self.adversary.step(self.module, self.optimizer, x, y, autocast, lr)
         else:
-            values = {"loss": self.supervised_step(x, y, lr)}
+            values = {"loss": supervised_update(
+                self.recipe, self.module, self.net, self.optimizer, self.scaler, autocast, x, y, lr, self.step
+            )}
         self.step += 1
         if not math.isfinite(values["loss"]):
             raise UpscaleError(f"loss became {values['loss']} at step {self.step}; lower --lr or check the data")
         return values
 
-    def supervised_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
-        return supervised_update(
-            self.recipe, self.module, self.net, self.optimizer, self.scaler, self.autocast, x, y, lr, self.step
-        )
-
     def validate(self, bench: Any) -> float:
-        model = LoadedModel(self.spec, self.cfg.scale, self.net)
+        """Set5 PSNR of the current weights under the eval protocol; keeps ``best.safetensors``.
+
+        The engine prepares the network it is handed for inference (device, layout,
+        eval mode), so it gets a copy: the network being trained stays as it was.
+        """
+        model = LoadedModel(self.spec, self.cfg.scale, copy.deepcopy(self.net))
         planes = network_planes(model, tile=0, device=str(self.device), precision="fp32")
         psnr = evaluate(self.spec.name, planes, bench, self.cfg.scale).psnr
-        self.net.train()
-        self.last_psnr = psnr
+        self.last_psnr, self.last_val_step = psnr, self.step
         if self.adversary is None and (self.best_psnr is None or psnr > self.best_psnr):
             self.best_psnr, self.best_step = psnr, self.step
             save_weights(self.cfg.out / "best.safetensors", self.net, self.metadata())
@@ -254,16 +335,32 @@ class Run:
             "best_step": self.best_step,
             "rng": rng_state(),
             "config": {"model": self.spec.name, "scale": self.cfg.scale, "seed": self.cfg.seed},
-            "recipe": dataclasses.asdict(self.recipe),
+            "recipe": recipe_to_dict(self.recipe),
+            "mode": {"precision": self.mode.precision.value, "channels_last": self.mode.channels_last},
             "adversary": self.adversary.state() if self.adversary else None,
         }
 
-    def load(self, state: dict[str, Any]) -> None:
+    def check_resumable(self, state: dict[str, Any]) -> None:
+        """A checkpoint continues under this recipe if only its schedule's future changes."""
         want = {"model": self.spec.name, "scale": self.cfg.scale, "seed": self.cfg.seed}
         if state["config"] != want:
             raise UsageError(f"{self.checkpoint_path} is a run of {state['config']}, not {want}")
-        if state["recipe"] != dataclasses.asdict(self.recipe):
-            raise UsageError(f"{self.checkpoint_path} was trained with another recipe; resume with the same flags")
+        saved, now = state["recipe"], recipe_to_dict(self.recipe)
+        changed = sorted(k for k in now if k in saved and k not in SCHEDULE_FIELDS and _plain(saved[k]) != now[k])
+        if changed:
+            flags = ", ".join(f"{k} {_plain(saved[k])!r} -> {now[k]!r}" for k in changed)
+            raise UsageError(f"{self.checkpoint_path} was trained with another recipe ({flags}); resume with the same flags")
+        step = state["step"]
+        if self.recipe.steps < step:
+            raise UsageError(f"--steps {self.recipe.steps} is below the checkpoint's step {step}")
+        differs = first_lr_difference(recipe_from_dict(saved), self.recipe, step)
+        if differs is not None:
+            raise UsageError(
+                f"this schedule changes the learning rate of step {differs}, which the run has already taken "
+                f"(it is at step {step}); a decay phase must start at or after step {step}"
+            )
+
+    def load(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
@@ -273,7 +370,7 @@ class Run:
             self.adversary.load(state["adversary"])
 
     def metadata(self) -> dict:
-        data = [{"folder": p.name, "images": sum(1 for im in self.images if im.path.parent == p)} for p in self.cfg.data]
+        data = [{"folder": p.name, "images": sum(1 for f in self.files if f.path.parent == p)} for p in self.cfg.data]
         return describe(
             self.spec,
             self.net_scale,
@@ -282,8 +379,8 @@ class Run:
             excluded=["BSD200/302003 (Set5 woman is a crop of it)"],
             steps=self.step,
             val={"set": self.cfg.val, "psnr": self.best_psnr, "step": self.best_step} if self.cfg.val else None,
-            recipe=dataclasses.asdict(self.recipe),
-            precision=str(self.autocast or torch.float32),
+            recipe=recipe_to_dict(self.recipe),
+            precision=str(self.mode),
             seed=self.cfg.seed,
             init=self.init_meta,
             variant=self.adversary.variant if self.adversary else "mse",
@@ -291,15 +388,23 @@ class Run:
         )
 
 
-def _start(run: Run) -> None:
-    """Resume from ``last.pt`` when asked; refuse to overwrite a run that was not asked to resume."""
+def _plain(value: Any) -> Any:
+    """Tuples as lists, as recipe_to_dict writes them (older checkpoints kept tuples)."""
+    return [_plain(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def _start(run: Run) -> Optional[dict[str, Any]]:
+    """The checkpoint to resume from, checked; refuse to overwrite a run that was not asked to resume."""
     path = run.checkpoint_path
     if run.cfg.resume:
         if not path.is_file():
             raise UsageError(f"--resume: no checkpoint at {path}")
-        run.load(load_checkpoint(path))
-    elif path.exists():
+        state = load_checkpoint(path)
+        run.check_resumable(state)
+        return state
+    if path.exists():
         raise UsageError(f"{path} exists; pass --resume to continue that run or choose another --out")
+    return None
 
 
 def _append_log(path: Path, record: dict) -> None:
@@ -307,24 +412,57 @@ def _append_log(path: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def _threads(run: Run) -> int:
+    """One compute thread per core this process may use, shared among the ranks on this machine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", run.dist.world))
+    return max(1, cores // max(1, local))
+
+
 def train(cfg: TrainConfig, progress: ProgressFn = no_progress, log: LogFn = lambda r: None) -> TrainResult:
     """Train ``cfg.model`` at ``cfg.scale`` to ``cfg.out``; resumable, rank 0 writes everything."""
-    run = Run(cfg, log)
+    threads_before = torch.get_num_threads()
+    try:
+        return _train(cfg, progress, log)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(cfg: TrainConfig, progress: ProgressFn, log: LogFn) -> TrainResult:
+    started = time.monotonic()
+    deadline = started + cfg.time_limit if cfg.time_limit is not None else None
+    run = Run(cfg, log, progress)
     main = run.dist.main
+    if run.device.type == "cpu":
+        torch.set_num_threads(_threads(run))
     cfg.out.mkdir(parents=True, exist_ok=True)
-    _start(run)
+    run.prepare(_start(run))
 
     def record(entry: dict) -> None:
         if main:
             log(entry)
             _append_log(cfg.out / "log.jsonl", entry)
+
     bench = resolve_set(cfg.val) if cfg.val and main else None
     steps, batch = run.recipe.steps, run.recipe.batch
+    cache = run.dataset.report
     record({"event": "start", "model": run.spec.name, "scale": cfg.scale, "step": run.step, "steps": steps,
-            "batch": batch, "world": run.dist.world, "device": str(run.device), "images": len(run.images)})
+            "decay_steps": run.recipe.decay_steps, "batch": batch, "world": run.dist.world,
+            "device": str(run.device), "mode": str(run.mode), "threads": torch.get_num_threads(),
+            "images": len(run.files) - len(cache.skipped), "cache_hits": cache.hits,
+            "cache_built": cache.built, "cache_rebuilt": cache.rebuilt})
     last_save, window, window_start, window_steps = time.monotonic(), {}, time.monotonic(), 0
+    step_seconds, val_seconds, time_limited = 0.0, 0.0, False
+
+    def validate() -> None:
+        nonlocal val_seconds
+        start = time.monotonic()
+        record({"step": run.step, "val_set": bench.name, "val_psnr": run.validate(bench)})
+        val_seconds = time.monotonic() - start
+
     try:
         run.net.train()
+        previous = time.monotonic()
         for x, y, _ in run.loader():
             values = run.train_step(x, y)
             window = {k: window.get(k, 0.0) + v for k, v in values.items()}
@@ -338,22 +476,35 @@ def train(cfg: TrainConfig, progress: ProgressFn = no_progress, log: LogFn = lam
                         "samples_per_s": window_steps * batch * run.dist.world / max(elapsed, 1e-9)})
                 window, window_start, window_steps = {}, time.monotonic(), 0
             if bench is not None and (run.step % cfg.val_every == 0 or run.step == steps):
-                record({"step": run.step, "val_set": bench.name, "val_psnr": run.validate(bench)})
+                validate()
             due = run.step % cfg.checkpoint_every == 0 or time.monotonic() - last_save > 60 * cfg.checkpoint_minutes
             if main and due:  # the other ranks need not wait: the next all-reduce keeps them in step
                 save_checkpoint(run.checkpoint_path, run.state())
                 last_save = time.monotonic()
+            now = time.monotonic()
+            step_seconds, previous = now - previous, now
+            if deadline is not None and run.step < steps:
+                # Stop while the next step, a validation due after it, and the final
+                # validation and checkpoint still fit in the time that is left.
+                need = 2 * step_seconds + 2 * val_seconds
+                if distributed.agree(run.dist, now + need > deadline):
+                    time_limited = True
+                    break
     except KeyboardInterrupt:
         if main:
             save_checkpoint(run.checkpoint_path, run.state())
         raise
     finally:
         distributed.teardown(run.dist)
+    if bench is not None and run.last_val_step != run.step:
+        validate()  # best.safetensors then reflects every step taken
     if main:
         save_checkpoint(run.checkpoint_path, run.state())
     exported = export_weights(run, cfg.export) if cfg.export and main else None
-    record({"event": "end", "step": run.step, "best_psnr": run.best_psnr, "exported": str(exported) if exported else None})
-    return TrainResult(run.step, run.best_psnr, run.checkpoint_path, exported)
+    record({"event": "end", "step": run.step, "steps": steps, "time_limited": time_limited,
+            "minutes": (time.monotonic() - started) / 60, "best_psnr": run.best_psnr,
+            "exported": str(exported) if exported else None})
+    return TrainResult(run.step, steps, run.best_psnr, run.checkpoint_path, exported, str(run.mode), time_limited)
 
 
 def export_weights(run: Run, folder: Path) -> Path:
@@ -363,10 +514,7 @@ def export_weights(run: Run, folder: Path) -> Path:
     target = folder / weights_filename(run.spec, run.cfg.scale, variant)
     best = run.cfg.out / "best.safetensors"
     if best.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(best.read_bytes())
-        tmp.replace(target)
+        write_bytes_atomic(target, best.read_bytes())
     else:
         save_weights(target, run.net, run.metadata())
     return target

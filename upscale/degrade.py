@@ -1,0 +1,57 @@
+"""The one degradation of the evaluation protocol, shared by eval, the baseline and training.
+
+Y models: the reference is Y of the uint8 HR, rounded to integers (MATLAB's
+``rgb2ycbcr`` on uint8); their LR is that plane MATLAB-resized down in floating
+point, unrounded, and the pre-upsampled input is the LR resized back up, unrounded
+too (the SRCNN demo's pipeline, which the published bicubic rows use).
+
+RGB models: the reference is the uint8 HR itself and the LR is MATLAB's ``imresize``
+of it, rounded to uint8 after each pass as ``imresizemex`` does.
+
+Training degrades whole images with this function and crops afterwards, so a
+network is trained on exactly what eval will feed it, without patch-border effects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .color import rgb_to_y
+from .metrics import quantize
+from .models import ColorSpace
+from .resize import matlab_imresize
+
+
+def y_plane_uint8(image: np.ndarray) -> np.ndarray:
+    """Y of a uint8 RGB image rounded to integers (float64), or the gray plane itself."""
+    if image.ndim == 2:
+        return image.astype(np.float64)
+    return quantize(rgb_to_y(image / 255.0) * 255.0)
+
+
+@dataclass(frozen=True)
+class Degraded:
+    """One HR image under the protocol, in the units the network sees (0..1).
+
+    ``target`` and ``lr`` are ``HxW`` for Y and ``HxWx3`` for RGB; ``upsampled`` (the
+    pre-upsampled input of SRCNN, VDSR and DRCN) has the target's size.
+    """
+
+    target: np.ndarray  # float64; integer levels / 255
+    lr: np.ndarray  # float64; Y unrounded, RGB integer levels / 255
+    upsampled: Optional[np.ndarray] = None  # float64, unrounded
+
+
+def degrade(hr: np.ndarray, scale: int, color: ColorSpace, pre_upsample: bool = False) -> Degraded:
+    """The protocol's (reference, LR[, pre-upsampled LR]) of a modcropped uint8 HR image."""
+    if color is ColorSpace.Y:
+        target = y_plane_uint8(hr) / 255.0
+        lr = matlab_imresize(target, 1.0 / scale)
+    else:
+        target = hr / 255.0
+        lr = matlab_imresize(hr, 1.0 / scale) / 255.0
+    upsampled = matlab_imresize(lr, float(scale)) if pre_upsample else None
+    return Degraded(target, lr, upsampled)

@@ -1,0 +1,48 @@
+"""``--init``: start a network from another file's weights, as the papers fine-tuned across scales.
+
+Every tensor whose name and shape fit is loaded; the rest keep their fresh
+initialisation. Across scales, the layers the spec marks as scale-specific (the
+upsampler) stay fresh even when their shapes happen to match: FSRCNN x2 from x3
+retrains its deconvolution, RDN x4 from x2 its upsampler. A file of another
+architecture is an error, not a partial load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from ..errors import UsageError
+from ..models import ModelSpec
+from ..weights import read_weights
+
+
+@dataclass(frozen=True)
+class InitReport:
+    source: Path
+    scale: int  # the scale the file was trained for
+    loaded: tuple[str, ...]
+    fresh: tuple[str, ...]  # tensors of the network the file did not provide
+    unused: tuple[str, ...]  # tensors of the file the network did not take
+    meta: dict
+
+
+def init_from_file(net: nn.Module, spec: ModelSpec, net_scale: int, path: Path) -> InitReport:
+    """Load what fits of ``path`` into ``net`` (in place: the trainer owns this network)."""
+    state, meta = read_weights(path)
+    if meta.get("arch") != spec.name:
+        raise UsageError(f"--init {path}: weights of {meta.get('arch')!r}, not {spec.name!r}")
+    own = net.state_dict()
+    other_scale = not spec.multi_scale and meta.get("scale") != net_scale
+    loaded, fresh = [], []
+    for key, value in own.items():
+        specific = other_scale and key.startswith(spec.scale_specific)
+        fits = key in state and state[key].shape == value.shape and not specific
+        (loaded if fits else fresh).append(key)
+    if not loaded:
+        raise UsageError(f"--init {path}: no tensor fits {spec.name} x{net_scale}")
+    net.load_state_dict({**own, **{k: state[k].to(own[k].dtype) for k in loaded}})
+    unused = tuple(sorted(set(state) - set(loaded)))
+    return InitReport(Path(path), int(meta.get("scale", net_scale)), tuple(loaded), tuple(fresh), unused, meta)
