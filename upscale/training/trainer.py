@@ -393,15 +393,16 @@ def _plain(value: Any) -> Any:
     return [_plain(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 
-def _start(run: Run) -> Optional[dict[str, Any]]:
-    """The checkpoint to resume from, checked; refuse to overwrite a run that was not asked to resume."""
-    path = run.checkpoint_path
-    if run.cfg.resume:
+def _checkpoint_to_resume(cfg: TrainConfig) -> Optional[Path]:
+    """The checkpoint ``--resume`` continues; refuse to overwrite a run that was not asked to resume.
+
+    Checked before any heavy set-up, so a wrong flag fails in a second.
+    """
+    path = cfg.out / "last.pt"
+    if cfg.resume:
         if not path.is_file():
             raise UsageError(f"--resume: no checkpoint at {path}")
-        state = load_checkpoint(path)
-        run.check_resumable(state)
-        return state
+        return path
     if path.exists():
         raise UsageError(f"{path} exists; pass --resume to continue that run or choose another --out")
     return None
@@ -431,12 +432,16 @@ def train(cfg: TrainConfig, progress: ProgressFn = no_progress, log: LogFn = lam
 def _train(cfg: TrainConfig, progress: ProgressFn, log: LogFn) -> TrainResult:
     started = time.monotonic()
     deadline = started + cfg.time_limit if cfg.time_limit is not None else None
+    resume_from = _checkpoint_to_resume(cfg)
     run = Run(cfg, log, progress)
     main = run.dist.main
     if run.device.type == "cpu":
         torch.set_num_threads(_threads(run))
     cfg.out.mkdir(parents=True, exist_ok=True)
-    run.prepare(_start(run))
+    state = load_checkpoint(resume_from) if resume_from else None
+    if state is not None:
+        run.check_resumable(state)
+    run.prepare(state)
 
     def record(entry: dict) -> None:
         if main:
