@@ -341,3 +341,18 @@ def test_a_run_of_the_older_step_schedule_continues_under_wsd():
     assert first_lr_difference(restored, constant, 100_000) is None  # the same rate at every step taken
     decaying = dataclasses.replace(recipe_for("rdn"), steps=1000, decay_steps=900)
     assert first_lr_difference(restored, decaying, 500) == 101
+
+
+def test_written_files_follow_the_umask_not_0600(tmp_path):
+    from upscale.files import write_bytes_atomic
+
+    path = _save_model(tmp_path / "fsrcnn_x3.safetensors", "fsrcnn", 3, seed=0)
+    assert path.stat().st_mode & 0o777 == 0o644 & ~_current_umask()
+    write_bytes_atomic(tmp_path / "x.bin", b"abc")
+    assert (tmp_path / "x.bin").read_bytes() == b"abc" and not list(tmp_path.glob(".*.tmp"))
+
+
+def _current_umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

@@ -17,8 +17,17 @@ def temporary_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def write_atomic(path: Path, write: Callable[[BinaryIO], None], mode: int = 0o644) -> None:
-    """Call ``write`` on a temporary file, fsync it, then rename it to ``path``."""
+    """Call ``write`` on a temporary file, fsync it, then rename it to ``path``.
+
+    The file gets ``mode`` less the user's umask, as a file written in place would.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
@@ -27,7 +36,7 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None], mode: int = 0o64
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)
+        os.chmod(tmp, mode & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

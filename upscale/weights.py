@@ -15,11 +15,12 @@ from typing import Any, Optional
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from . import __version__
 from .errors import WeightsError
+from .files import write_bytes_atomic
 from .models import ModelSpec
 
 META_KEY = "upscale"
@@ -60,10 +61,9 @@ def describe(spec: ModelSpec, scale: int, config: Any, **extra: Any) -> dict:
 def save_weights(path: Path, net: nn.Module, meta: dict, dtype: Optional[torch.dtype] = None) -> None:
     """Write tensors (optionally cast to ``dtype``) and ``meta`` atomically."""
     state = {k: v.detach().to("cpu", dtype or v.dtype).contiguous() for k, v in net.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp), metadata={META_KEY: json.dumps(meta, sort_keys=True)})
-    tmp.replace(path)
+    # Serialised in memory and written by the one atomic writer: fsynced, and readable
+    # by others (0644) like any file a user writes, not 0600 as a temporary file is.
+    write_bytes_atomic(Path(path), save(state, metadata={META_KEY: json.dumps(meta, sort_keys=True)}))
 
 
 def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
