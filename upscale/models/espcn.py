@@ -17,7 +17,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
-from .fused import conv_act
+from .fused import Float32, conv_act
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
 
@@ -53,8 +53,8 @@ class ESPCN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         conv1, _, conv2, _, conv3, shuffle = self.body
-        hidden = conv_act(conv_act(x, conv1, "tanh", full_precision=True), conv2, "tanh")
-        return shuffle(conv_act(hidden, conv3, "none", full_precision=True))
+        hidden = conv_act(conv_act(x, conv1, "tanh", Float32.INFERENCE), conv2, "tanh")
+        return shuffle(conv_act(hidden, conv3, "none", Float32.ALWAYS))
 
 
 def build(cfg: ESPCNConfig, scale: int) -> nn.Module:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .fused import in_float32
+from .fused import Float32, in_float32
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
 
@@ -66,9 +66,10 @@ class FSRCNN(nn.Module):
             nn.init.zeros_(self.deconv.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        # The feature layer and the deconvolution stay float32 under autocast: in bf16
-        # they cost FSRCNN x2 0.07 dB on Set5, the middle layers almost nothing.
-        features = self.body[2:](in_float32(self.body[:2], x))
+        # The feature layer (in inference) and the deconvolution (always: the loss is
+        # measured on it) stay float32 under autocast: in bf16 they cost FSRCNN x2
+        # 0.07 dB on Set5, the middle layers almost nothing.
+        features = self.body[2:](in_float32(self.body[:2], x, Float32.INFERENCE))
         # The deconvolution runs as the exactly equivalent convolution with scale^2 outputs
         # and a pixel shuffle (Shi et al., CVPR 2016): on the CPU about 3x faster at inference
         # and 1.3x per training step (x4, batch 128). With gradients on, the rearranged weights are rebuilt
