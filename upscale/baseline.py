@@ -21,4 +21,4 @@ __all__ = ["bicubic_planes", "y_plane_uint8"]
 def bicubic_planes(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
     """(reference Y, bicubic Y), both 0..255, for a modcropped uint8 HR image."""
     planes = degrade(hr, scale, ColorSpace.Y, pre_upsample=True)
-    return planes.target * 255.0, quantize(planes.upsampled * 255.0)
+    return planes.target.astype(np.float64), quantize(planes.upsampled * 255.0)

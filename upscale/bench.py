@@ -91,14 +91,20 @@ def matmul_peak_tflops(device: torch.device, dtype: torch.dtype = torch.float32)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     a @ b
-    best = math.inf
-    for _ in range(5):
+    return 2 * n**3 / fastest_seconds(lambda: a @ b, device, runs=5) / 1e12
+
+
+def fastest_seconds(fn: Any, device: torch.device, runs: int, min_seconds: float = 0.0) -> float:
+    """The fastest of at least ``runs`` calls, and of at least ``min_seconds`` of them (a probe's best case)."""
+    best, spent, done = math.inf, 0.0, 0
+    while done < runs or spent < min_seconds:
         start = time.perf_counter()
-        a @ b
+        fn()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e12
+        took = time.perf_counter() - start
+        best, spent, done = min(best, took), spent + took, done + 1
+    return best
 
 
 def flops_per_output_mp(model: LoadedModel, probe: int = 64) -> float:
@@ -191,16 +197,8 @@ def conv_peak_tflops(device: torch.device, dtype: torch.dtype = torch.float32) -
     conv = nn.Conv2d(64, 64, 3, padding=1).to(device, dtype).to(memory_format=torch.channels_last)
     x = torch.randn(16, 64, 64, 64, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
     flops = 2 * 16 * 64 * 64 * 64 * 64 * 9
-    best, spent, runs = math.inf, 0.0, 0
     with torch.inference_mode():
-        while runs < 10 or spent < 1.0:
-            start = time.perf_counter()
-            conv(x)
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            took = time.perf_counter() - start
-            best, spent, runs = min(best, took), spent + took, runs + 1
-    return flops / best / 1e12
+        return flops / fastest_seconds(lambda: conv(x), device, runs=10, min_seconds=1.0) / 1e12
 
 
 def _synthetic_training_images() -> list[HRImage]:
@@ -241,13 +239,13 @@ def bench_train_step(
     batch: Optional[int] = None,
     patch: Optional[int] = None,
     runs: int = 3,
-    peaks: Optional[dict[str, float]] = None,
+    peaks: Optional[dict[torch.dtype, float]] = None,
 ) -> TrainStepResult:
     """Time ``name``'s training step at the recipe's batch and patch, as ``upscale train`` runs it.
 
     The batch is cut from a few degraded demo pictures exactly as training cuts it
     from the cached training set; the step runs in the mode ``upscale train`` would
-    pick. ``peaks`` (precision -> TFLOP/s) saves re-measuring the peak per model.
+    pick. ``peaks`` (dtype -> conv TFLOP/s) saves re-measuring the peak per model.
     """
     spec = get_spec(name)
     recipe = recipe_for(name)
@@ -275,7 +273,7 @@ def bench_train_step(
         time_steps(recipe, net, mode, x, y, dev, 0)  # the warm-up step alone, counted
     flops = float(counter.get_total_flops())
     dtype = mode.autocast or torch.float32
-    peak = (peaks or {}).get(str(dtype)) or conv_peak_tflops(dev, dtype)
+    peak = (peaks or {}).get(dtype) or conv_peak_tflops(dev, dtype)
     whole = step + batch_seconds
     cuda = dev.type == "cuda"
     return TrainStepResult(

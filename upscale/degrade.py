@@ -34,24 +34,26 @@ def y_plane_uint8(image: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Degraded:
-    """One HR image under the protocol, in the units the network sees (0..1).
+    """One HR image under the protocol, each array in the form the protocol defines it.
 
-    ``target`` and ``lr`` are ``HxW`` for Y and ``HxWx3`` for RGB; ``upsampled`` (the
-    pre-upsampled input of SRCNN, VDSR and DRCN) has the target's size.
+    ``target`` is uint8 levels (the rounded Y plane, or the RGB image). ``lr`` is what
+    the network is fed: the Y plane in 0..1, unrounded (float64), or the uint8 RGB LR
+    image. ``upsampled`` (the pre-upsampled input of SRCNN, VDSR and DRCN) is the LR
+    resized back to the target's size, in 0..1, unrounded.
     """
 
-    target: np.ndarray  # float64; integer levels / 255
-    lr: np.ndarray  # float64; Y unrounded, RGB integer levels / 255
-    upsampled: Optional[np.ndarray] = None  # float64, unrounded
+    target: np.ndarray  # uint8, HxW (Y) or HxWx3 (RGB)
+    lr: np.ndarray  # float64 0..1 (Y) or uint8 (RGB)
+    upsampled: Optional[np.ndarray] = None  # float64 0..1
 
 
 def degrade(hr: np.ndarray, scale: int, color: ColorSpace, pre_upsample: bool = False) -> Degraded:
     """The protocol's (reference, LR[, pre-upsampled LR]) of a modcropped uint8 HR image."""
     if color is ColorSpace.Y:
-        target = y_plane_uint8(hr) / 255.0
-        lr = matlab_imresize(target, 1.0 / scale)
+        levels = y_plane_uint8(hr)
+        target, lr = levels.astype(np.uint8), matlab_imresize(levels / 255.0, 1.0 / scale)
+        upsampled = matlab_imresize(lr, float(scale)) if pre_upsample else None
     else:
-        target = hr / 255.0
-        lr = matlab_imresize(hr, 1.0 / scale) / 255.0
-    upsampled = matlab_imresize(lr, float(scale)) if pre_upsample else None
+        target, lr = hr, matlab_imresize(hr, 1.0 / scale)
+        upsampled = matlab_imresize(lr / 255.0, float(scale)) if pre_upsample else None
     return Degraded(target, lr, upsampled)

@@ -34,9 +34,8 @@ def network_planes(model: LoadedModel, **engine: Any) -> PlanesFn:
         if model.spec.color_space is ColorSpace.Y:
             lr = torch.from_numpy(planes.lr).float()[None, None]
             sr = upscale_image(lr, model, **engine)[0, 0].double().numpy()
-            return planes.target * 255.0, quantize(sr * 255.0)
-        lr8 = np.rint(planes.lr * 255.0).astype(np.uint8)  # the uint8 LR image a user would have
-        sr = upscale_image(lr8, model, **engine)
+            return planes.target.astype(np.float64), quantize(sr * 255.0)
+        sr = upscale_image(planes.lr, model, **engine)  # the uint8 LR image a user would have
         return measured_plane(hr), measured_plane(sr)
 
     return planes

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any, Optional
 
+import torch
 import typer
 from rich.table import Table
 
@@ -21,8 +22,6 @@ from ..bench import (
     conv_peak_tflops,
     matmul_peak_tflops,
 )
-import torch
-
 from ..engine import from_module, load_model, pick_autocast, pick_device
 from ..errors import UsageError, WeightsError
 from ..models import get_spec, list_models
@@ -98,7 +97,7 @@ def bench_command(
         raise UsageError("--weights needs a single --model")
     dev = pick_device(device)
     width, height = parse_size(size or ("64x64" if dev.type == "cpu" else "256x256"))
-    peak = matmul_peak_tflops(dev, pick_autocast(precision, dev) or __import__("torch").float32)
+    peak = matmul_peak_tflops(dev, pick_autocast(precision, dev) or torch.float32)
     # On the CPU every row runs in a fresh process, so each peak RSS is that row's alone.
     run = bench_isolated if dev.type == "cpu" else (lambda fn, *a, **k: fn(*a, **k))
     results = [run(bench_bicubic, width, height, factor, runs)]
@@ -151,7 +150,7 @@ def _bench_training(
     dev = pick_device(device)
     cpu = dev.type == "cpu"
     dtypes = [torch.float32] + ([torch.bfloat16] if not cpu or cpu_has_bf16() else [])
-    peaks = {str(d): conv_peak_tflops(dev, d) for d in dtypes}  # once, so every row shares it
+    peaks = {d: conv_peak_tflops(dev, d) for d in dtypes}  # once, so every row shares it
     results = []
     with progress_bar() as report:
         for i, name in enumerate(names):

@@ -11,7 +11,6 @@ worst build the same entry twice.
 from __future__ import annotations
 
 import hashlib
-import io
 import zipfile
 from dataclasses import dataclass
 from enum import Enum
@@ -92,9 +91,7 @@ def _read(path: Path) -> Optional[Arrays]:
 
 
 def _write(path: Path, arrays: Arrays) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, _check=_check(arrays), **arrays)
-    write_atomic(path, lambda f: f.write(buffer.getvalue()))
+    write_atomic(path, lambda f: np.savez(f, _check=_check(arrays), **arrays))
 
 
 class EntryStatus(str, Enum):

@@ -168,16 +168,9 @@ def degrade_for_training(hr: np.ndarray, scale: int, factor: float, color: str, 
     """
     if factor != 1.0:
         hr = matlab_imresize(hr, factor)
-    hr = modcrop(hr, scale)
-    planes = degrade(hr, scale, ColorSpace(color), pre_upsample)
-    target = np.rint(planes.target * 255.0).astype(np.uint8)
-    if pre_upsample:
-        inp = planes.upsampled.astype(np.float32)
-    elif color == "y":
-        inp = planes.lr.astype(np.float32)
-    else:
-        inp = np.rint(planes.lr * 255.0).astype(np.uint8)
-    return {"target": target, "input": inp}
+    planes = degrade(modcrop(hr, scale), scale, ColorSpace(color), pre_upsample)
+    inp = planes.upsampled if pre_upsample else planes.lr
+    return {"target": planes.target, "input": inp if inp.dtype == np.uint8 else inp.astype(np.float32)}
 
 
 @dataclass
@@ -358,28 +351,26 @@ class PatchDataset:
         scales = np.asarray(spec.scales, dtype=np.int64)[_pick(u[:, 0], len(spec.scales))]
         orient = _pick(u[:, 5], 8) if spec.augment else np.zeros(b, dtype=np.int64)
         hr = spec.hr_patch
-        x: Optional[np.ndarray] = None
-        y: Optional[np.ndarray] = None
+        # Several scales in one batch only for pre-upsampled inputs (_validate), so one input size.
+        side_in = hr if spec.pre_upsample else hr // spec.scales[0]
+        x = np.empty((b, self.channels, side_in, side_in), dtype=np.float32)
+        y = np.empty((b, self.channels, hr, hr), dtype=np.float32)
         for s in spec.scales:
             pools = self._by_scale[s]
             of_scale = np.flatnonzero(scales == s)
             which = _pick(u[of_scale, 1], len(pools))
+            per_input = 1 if spec.pre_upsample else s  # target pixels per input pixel, each way
             for k, pool in enumerate(pools):
                 rows = of_scale[which == k]
                 if not len(rows):
                     continue
                 img = np.searchsorted(pool.cum, _pick(u[rows, 2], int(pool.cum[-1])), side="right")
-                side_in = hr if spec.pre_upsample else hr // s
-                per_input = 1 if spec.pre_upsample else s  # target pixels per input pixel, each way
                 ih, iw = pool.i_hw[img, 0], pool.i_hw[img, 1]
                 top = _pick(u[rows, 3], ih - side_in + 1)
                 left = _pick(u[rows, 4], iw - side_in + 1)
                 xi = _gather(pool.input, pool.i_off[img], iw, top, left, side_in, orient[rows], self.channels)
                 yi = _gather(pool.target, pool.t_off[img], pool.t_hw[img, 1], top * per_input, left * per_input, hr,
                              orient[rows], self.channels)
-                if x is None:
-                    x = np.empty((b,) + xi.shape[1:], dtype=np.float32)
-                    y = np.empty((b,) + yi.shape[1:], dtype=np.float32)
                 x[rows] = _LEVELS[xi] if xi.dtype == np.uint8 else xi
                 y[rows] = _LEVELS[yi]
         return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(scales)

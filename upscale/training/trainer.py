@@ -155,6 +155,10 @@ def supervised_update(
     return float(loss.detach())
 
 
+def make_optimizer(recipe: Recipe, net: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
 def time_steps(
     recipe: Recipe, net: nn.Module, mode: StepMode, x: torch.Tensor, y: torch.Tensor, device: torch.device,
     steps: int,
@@ -168,7 +172,7 @@ def time_steps(
     if mode.channels_last:
         channels_last_module(net)
     module = training_module(recipe, net)
-    optimizer = torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    optimizer = make_optimizer(recipe, net)
     scaler = torch.amp.GradScaler(enabled=mode.autocast is torch.float16)
     x, y = x.to(device), y.to(device)
     x = channels_last(x) if mode.channels_last else x
@@ -240,14 +244,11 @@ class Run:
         if self.mode.channels_last:
             channels_last_module(self.net)
         self.module = self._wrap(training_module(self.recipe, self.net))
-        self.optimizer = self._optimizer(self.net)
+        self.optimizer = make_optimizer(self.recipe, self.net)
         self.scaler = torch.amp.GradScaler(enabled=self.mode.autocast is torch.float16)
         self.adversary = self._adversary() if self.cfg.gan else None
         if state is not None:
             self.load(state)
-
-    def _optimizer(self, net: nn.Module) -> torch.optim.Optimizer:
-        return torch.optim.Adam(net.parameters(), lr=self.recipe.lr, weight_decay=self.recipe.weight_decay)
 
     def time_step(self, mode: StepMode) -> float:
         """Seconds per optimiser step of this run in ``mode`` (on copies: the run is untouched)."""
@@ -345,15 +346,17 @@ class Run:
         want = {"model": self.spec.name, "scale": self.cfg.scale, "seed": self.cfg.seed}
         if state["config"] != want:
             raise UsageError(f"{self.checkpoint_path} is a run of {state['config']}, not {want}")
-        saved, now = state["recipe"], recipe_to_dict(self.recipe)
-        changed = sorted(k for k in now if k in saved and k not in SCHEDULE_FIELDS and _plain(saved[k]) != now[k])
+        before = recipe_from_dict(state["recipe"])
+        saved, now = recipe_to_dict(before), recipe_to_dict(self.recipe)  # both in plain form
+        # Fields the checkpoint predates took their defaults in `before`: only compare what it recorded.
+        changed = sorted(k for k in state["recipe"] if k in now and k not in SCHEDULE_FIELDS and saved[k] != now[k])
         if changed:
-            flags = ", ".join(f"{k} {_plain(saved[k])!r} -> {now[k]!r}" for k in changed)
+            flags = ", ".join(f"{k} {saved[k]!r} -> {now[k]!r}" for k in changed)
             raise UsageError(f"{self.checkpoint_path} was trained with another recipe ({flags}); resume with the same flags")
         step = state["step"]
         if self.recipe.steps < step:
             raise UsageError(f"--steps {self.recipe.steps} is below the checkpoint's step {step}")
-        differs = first_lr_difference(recipe_from_dict(saved), self.recipe, step)
+        differs = first_lr_difference(before, self.recipe, step)
         if differs is not None:
             raise UsageError(
                 f"this schedule changes the learning rate of step {differs}, which the run has already taken "
@@ -386,11 +389,6 @@ class Run:
             variant=self.adversary.variant if self.adversary else "mse",
             vgg_weights=self.adversary.vgg_source if self.adversary else None,
         )
-
-
-def _plain(value: Any) -> Any:
-    """Tuples as lists, as recipe_to_dict writes them (older checkpoints kept tuples)."""
-    return [_plain(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 
 def _checkpoint_to_resume(cfg: TrainConfig) -> Optional[Path]:
