@@ -15,13 +15,13 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Optional, TypeVar
+from typing import BinaryIO, Callable, Iterator, Optional, Sequence, TypeVar
 
 from PIL import Image
 
 from .engine import ALPHA_MODES, LoadedModel, pick_autocast, pick_device, upscale_image
 from .errors import UpscaleError, UsageError
-from .image_io import DEFAULT_MAX_PIXELS, check_writable, load_for_upscale, save_upscaled
+from .image_io import DEFAULT_MAX_PIXELS, check_writable, load_for_upscale, not_a_file_reason, save_upscaled
 from .progress import Progress, ProgressFn, no_progress
 
 DEFAULT_NAME = "{stem}_{model}_x{scale}.{ext}"
@@ -39,7 +39,7 @@ class InputFile:
     path: Path
     rel: Path
     named: bool = True  # given by name, not found in a folder or by a glob
-    problem: Optional[str] = None  # why nothing can come of it (no such file): reported, not fatal
+    problem: Optional[str] = None  # why nothing can come of it (no such file, a pipe): reported, not fatal
 
 
 @dataclass(frozen=True)
@@ -110,53 +110,80 @@ def expand_inputs(inputs: list[str], recursive: bool = False) -> Inputs:
     """Files as given, images in folders (``recursive``: and below), glob matches; no repeats.
 
     A file named on the command line is always taken; a folder or glob takes only
-    files with an image extension and notes the rest. What matches nothing stays in the
-    list with its ``problem``, so the batch reports it and goes on; with no image at all,
-    UpscaleError.
+    files with an image extension and notes the rest, special files (pipes, devices)
+    and broken links included. What matches nothing, or is no regular file, stays in
+    the list with its ``problem``, so the batch reports it and goes on; with no image at
+    all, UpscaleError.
     """
     files: list[InputFile] = []
     notes: list[str] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            found, note = _scan_folder(path, recursive)
+        problem = not_a_file_reason(path)  # a symlink loop makes is_dir() and resolve() raise
+        if problem is None and path.is_dir():
+            found, folder_notes = _scan_folder(path, recursive)
             files += [InputFile(p, p.relative_to(path), named=False) for p in found]
-            notes += [note or f"{item}: a folder with no images"] if note or not found else []
-        elif path.is_file():
+            notes += folder_notes or ([] if found else [f"{item}: a folder with no images"])
+        elif problem is None:
             files.append(InputFile(path, Path(path.name)))
-        elif glob.has_magic(item):
-            found, note = _match_glob(item, recursive)
-            files += found
-            notes += [note] if note else []
-            files += [] if found or note else [InputFile(path, path, problem="the pattern matches no files")]
+        elif glob.has_magic(item) and not os.path.lexists(path):
+            matched, glob_notes = _match_glob(item, recursive)
+            files += matched
+            notes += glob_notes
+            files += [] if matched or glob_notes else [InputFile(path, path, problem="the pattern matches no files")]
         else:
-            files.append(InputFile(path, path, problem="no such file or folder"))
+            files.append(InputFile(path, path, problem=problem))
     unique: dict[Path, InputFile] = {}
     for f in files:
-        unique.setdefault(f.path.resolve(), f)  # the first mention wins
+        unique.setdefault(_resolved(f.path), f)  # the first mention wins
     if all(f.problem for f in unique.values()):  # nothing to do at all: one error now, before a model loads
         why = [f"{f.path}: {f.problem}" for f in unique.values()] + notes
         raise UpscaleError("no images found: " + "; ".join(why or inputs))
     return Inputs(list(unique.values()), notes)
 
 
-def _scan_folder(folder: Path, recursive: bool) -> tuple[list[Path], Optional[str]]:
+def _resolved(path: Path) -> Path:
+    """The real path, or the absolute one where links cannot be followed (a loop, a dangling link)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # Python before 3.13 raises RuntimeError on a symlink loop
+        return Path(os.path.abspath(path))
+
+
+def _scan_folder(folder: Path, recursive: bool) -> tuple[list[Path], list[str]]:
     entries = sorted(folder.rglob("*") if recursive else folder.iterdir())
     visible = [p for p in entries if not any(part.startswith(".") for part in p.relative_to(folder).parts)]
-    images, others = _split_images([p for p in visible if p.is_file()])
-    subfolders = [] if recursive else [p for p in visible if p.is_dir()]
+    files, folders, odd = _sort_entries(visible)
+    images, others = _split_images(files)
+    subfolders = [] if recursive else folders
     parts = [_skipped_note(others)] if others else []
     parts += [f"{len(subfolders)} sub-folder(s) not searched (use -r)"] if subfolders else []
-    return images, (f"{folder}: " + "; ".join(parts)) if parts else None
+    notes = [f"{folder}: " + "; ".join(parts)] if parts else []
+    return images, notes + ([f"{folder}: {_odd_note(odd)}"] if odd else [])
 
 
-def _match_glob(pattern: str, recursive: bool) -> tuple[list[InputFile], Optional[str]]:
-    matches = sorted(Path(p) for p in glob.glob(pattern, recursive=recursive) if Path(p).is_file())
-    images, others = _split_images(matches)
+def _match_glob(pattern: str, recursive: bool) -> tuple[list[InputFile], list[str]]:
+    files, _, odd = _sort_entries(sorted(Path(p) for p in glob.glob(pattern, recursive=recursive)))
+    images, others = _split_images(files)
     parts = Path(pattern).parts[:-1]
     root = Path(*itertools.takewhile(lambda part: not glob.has_magic(part), parts))
     found = [InputFile(p, p.relative_to(root), named=False) for p in images]
-    return found, (f"{pattern}: {_skipped_note(others)}" if others else None)
+    notes = [f"{pattern}: {_skipped_note(others)}"] if others else []
+    return found, notes + ([f"{pattern}: {_odd_note(odd)}"] if odd else [])
+
+
+def _sort_entries(paths: list[Path]) -> tuple[list[Path], list[Path], list[tuple[Path, str]]]:
+    """Regular files, folders, and the rest (pipes, devices, loops, dangling links) with why."""
+    files: list[Path] = []
+    folders: list[Path] = []
+    odd: list[tuple[Path, str]] = []
+    for p in paths:
+        problem = not_a_file_reason(p)
+        if problem:
+            odd.append((p, problem))
+        else:
+            (folders if p.is_dir() else files).append(p)
+    return files, folders, odd
 
 
 def _split_images(paths: list[Path]) -> tuple[list[Path], list[Path]]:
@@ -167,6 +194,11 @@ def _split_images(paths: list[Path]) -> tuple[list[Path], list[Path]]:
 def _skipped_note(others: list[Path]) -> str:
     shown = ", ".join(p.name for p in others[:3]) + (", ..." if len(others) > 3 else "")
     return f"skipped {len(others)} non-image file(s) ({shown})"
+
+
+def _odd_note(odd: list[tuple[Path, str]]) -> str:
+    shown = "; ".join(f"{p.name} is {why}" for p, why in odd[:3]) + ("; ..." if len(odd) > 3 else "")
+    return f"skipped {len(odd)} special file(s) or broken link(s): {shown}"
 
 
 # --- plan --------------------------------------------------------------------------
@@ -196,11 +228,11 @@ def plan_jobs(inputs: Inputs, model: str, scale: int, opts: OutputOptions) -> Pl
     to_file = _names_a_file(opts.out)
     runnable = [f for f in inputs.files if not f.problem]
     targets = {f: opts.out if to_file and opts.out else output_path(f, opts, model, scale) for f in runnable}
-    producer = {dst.resolve(): f for f, dst in targets.items()}
-    kept = {f: dst for f, dst in targets.items() if f.named or producer.get(f.path.resolve(), f) is f}
+    producer = {_resolved(dst): f for f, dst in targets.items()}
+    kept = {f: dst for f, dst in targets.items() if f.named or producer.get(_resolved(f.path), f) is f}
     dropped = len(targets) - len(kept)
     notes = [f"ignored {dropped} file(s) that are outputs of other inputs"] if dropped else []
-    sources = {f.path.resolve(): f.path for f in kept}
+    sources = {_resolved(f.path): f.path for f in kept}
     claimed: dict[Path, Path] = {}
     jobs = [_job(f, kept.get(f), sources, claimed, opts) for f in inputs.files if f.problem or f in kept]
     return Plan(jobs, notes)
@@ -214,6 +246,16 @@ def _check_output_options(opts: OutputOptions, inputs: Inputs) -> None:
         raise UsageError(f"-o {opts.out} names one file, but there are several inputs; give a folder")
 
 
+def check_scales(opts: OutputOptions, scales: Sequence[int]) -> None:
+    """Several scales need one output name per scale: a folder, and ``{scale}`` in the name."""
+    if len(scales) < 2:
+        return
+    if _names_a_file(opts.out):
+        raise UsageError(f"-o {opts.out} names one file, but there are several scales; give a folder")
+    if "{scale}" not in opts.name:
+        raise UsageError(f"several scales write one output each, so --name needs {{scale}} (got {opts.name!r})")
+
+
 def _names_a_file(out: Optional[Path]) -> bool:
     return out is not None and not out.is_dir() and out.suffix.lower()[1:] in FORMATS
 
@@ -221,7 +263,7 @@ def _names_a_file(out: Optional[Path]) -> bool:
 def _job(f: InputFile, dst: Optional[Path], sources: dict, claimed: dict, opts: OutputOptions) -> Job:
     if f.problem or dst is None:
         return Job(f.path, None, error=f.problem)
-    key = dst.resolve()
+    key = _resolved(dst)
     if key in sources:
         which = "the input" if sources[key] == f.path else f"the input {sources[key]}"
         return Job(f.path, dst, error=f"the output would overwrite {which}")
@@ -310,7 +352,7 @@ def _upscale_one(
         return save_upscaled(out, f, fmt, quality=opts.quality, icc_profile=image.icc_profile, exif=image.exif)
 
     try:
-        return write_atomic(dst, encode)
+        return [*image.notes, *write_atomic(dst, encode)]
     except OSError as exc:
         raise UpscaleError(f"cannot write {dst}: {exc.strerror or exc}") from None
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .models import count_parameters, create_model, get_spec, list_models
-from .weights import shipped_weights
+from .weights import has_shipped_weights
 
 
 def model_rows() -> list[dict]:
@@ -20,7 +20,7 @@ def model_rows() -> list[dict]:
                 "input": spec.input_kind.value,
                 "colour": spec.color_space.value,
                 "parameters": params,
-                "weights": [s for s in spec.scales if shipped_weights(spec, s)],
+                "weights": [s for s in spec.scales if has_shipped_weights(spec, s)],
             }
         )
     return rows

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .engine import load_model, upscale_image
 from .evaluate import score_pair
 from .metrics import modcrop
 from .resize import matlab_imresize
@@ -47,6 +49,14 @@ def comparison_strip(panels: Sequence[Panel], zoom: int = 2, gap: int = 4) -> Im
 
 
 Restorer = Callable[[np.ndarray], np.ndarray]  # uint8 LR -> uint8 SR
+
+
+def restorer(name: str, scale: int, weights: Optional[Path] = None) -> Restorer:
+    """``bicubic`` (the MATLAB resize), or a network with its shipped or given weights, in fp32."""
+    if name.lower() == "bicubic":
+        return lambda lr: matlab_imresize(lr, float(scale))
+    model = load_model(name, scale, weights)
+    return lambda lr: upscale_image(lr, model, precision="fp32")
 
 
 def compare_methods(

@@ -7,19 +7,17 @@ progress through a ``ProgressFn``; it never prints or exits.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import shutil
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Callable, Optional, Sequence
 
 from upscale.dataset_sources import SOURCES, TRANSFORMS, RemoteFile
+from upscale.download import check_digest, default_cache_dir, download_to_temp, one_line
 from upscale.errors import DatasetError, DownloadError
 from upscale.progress import Progress, ProgressFn, no_progress
 
@@ -30,7 +28,6 @@ __all__ = [
 
 KNOWN_SETS: tuple[str, ...] = ("Set5", "Set14", "BSD100", "Urban100", "Manga109")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-TIMEOUT_S = 60.0
 _CHUNK = 1 << 20
 _KNOWN_TEXT = ", ".join(KNOWN_SETS)
 
@@ -62,16 +59,6 @@ def list_images(folder: Path) -> tuple[Path, ...]:
     """The image files directly in ``folder`` (by extension, any case), sorted by name."""
     files = (p for p in _children(Path(folder)) if _is_image(p) and p.is_file())
     return tuple(sorted(files, key=lambda p: p.name))
-
-
-def default_cache_dir() -> Path:
-    """``$UPSCALE_CACHE``, else ``$XDG_CACHE_HOME/upscale``, else ``~/.cache/upscale``."""
-    if os.environ.get("UPSCALE_CACHE"):
-        return Path(os.environ["UPSCALE_CACHE"]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg and Path(xdg).is_absolute():
-        return Path(xdg) / "upscale"
-    return Path.home() / ".cache" / "upscale"
 
 
 def _canonical(name: str) -> Optional[str]:
@@ -131,7 +118,10 @@ def resolve_set(
         )
     if not download:
         raise DatasetError(f"benchmark set {name} not found in {looked} and downloading is off; {where}")
-    root = fetch_set(name, Path(cache_dir) / name, progress=progress)
+    try:
+        root = fetch_set(name, Path(cache_dir) / name, progress=progress)
+    except DownloadError as exc:  # offline, most often: say where the set could come from instead
+        raise DownloadError(f"benchmark set {name} not found in {looked}, and {exc}; {where}") from exc
     return BenchmarkSet(name, root, list_images(root))
 
 
@@ -147,44 +137,10 @@ def pixel_sha256(image) -> str:
     return hashlib.sha256(f"{w}x{h}x{c}".encode() + rgb.tobytes()).hexdigest()
 
 
-def _one_line(text: object) -> str:
-    return " ".join(str(text).split())
-
-
 def _safe_name(name: str) -> str:
     if not name or name.startswith(".") or "/" in name or "\\" in name or "\0" in name:
         raise DatasetError(f"bad file name in download source: {name!r}")
     return name
-
-
-def _download(url: str, target_dir: Path, label: str) -> tuple[Path, str]:
-    """Stream ``url`` to a new temp file in ``target_dir``; return it and its sha256."""
-    fd, tmp_name = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=target_dir)
-    tmp = Path(tmp_name)
-    digest = hashlib.sha256()
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": "upscale-datasets"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=TIMEOUT_S) as resp:
-            while chunk := resp.read(_CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, urllib.error.HTTPError):
-            reason = f"HTTP {exc.code} {exc.reason}"
-        elif isinstance(exc, urllib.error.URLError):
-            reason = exc.reason
-        elif isinstance(exc, (OSError, ValueError, http.client.HTTPException)):
-            reason = str(exc) or type(exc).__name__
-        else:
-            raise
-        raise DownloadError(f"cannot download {label} from {url}: {_one_line(reason)}") from exc
-    return tmp, digest.hexdigest()
-
-
-def _check(label: str, what: str, expected: str, actual: str, hint: str = "") -> None:
-    if actual.lower() != expected.lower():
-        raise DownloadError(f"{what} mismatch for {label}: expected {expected.lower()}, got {actual}{hint}")
 
 
 def _write_atomic(stream: IO[bytes], dest: Path) -> None:
@@ -243,7 +199,7 @@ def _extract_images(archive: Path, dest_dir: Path, label: str) -> int:
                 ]
                 count = _take_images(members, dest_dir)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-        raise DownloadError(f"cannot read archive {label}: {_one_line(exc)}") from exc
+        raise DownloadError(f"cannot read archive {label}: {one_line(exc)}") from exc
     if count == 0:
         raise DownloadError(f"archive {label} holds no images at its top level")
     return count
@@ -253,12 +209,12 @@ def _fetch_one(remote: RemoteFile, work: Path) -> None:
     name = _safe_name(remote.name)
     if remote.transform not in TRANSFORMS:
         raise DatasetError(f"unknown transform {remote.transform!r} for {name}; known: {', '.join(TRANSFORMS)}")
-    tmp, digest = _download(remote.url, work, name)
+    tmp, digest = download_to_temp(remote.url, work, name)
     try:
         if remote.transform == "jpeg_to_png":
             _jpeg_to_png(tmp, work / name, remote.sha256, name)
         else:
-            _check(name, "sha256", remote.sha256, digest)
+            check_digest(name, "sha256", remote.sha256, digest)
             if remote.is_archive:
                 _extract_images(tmp, work, name)
             else:
@@ -275,7 +231,7 @@ def _jpeg_to_png(src: Path, dest: Path, expected: str, label: str) -> None:
             img.load()
             actual = pixel_sha256(img)
             hint = " (a PIL built with another JPEG decoder can give other pixels)"
-            _check(label, "pixel sha256", expected, actual, hint)
+            check_digest(label, "pixel sha256", expected, actual, hint)
             out = img if img.mode in ("L", "RGB") else img.convert("RGB")
             fd, tmp_name = tempfile.mkstemp(prefix=".convert-", suffix=".part", dir=dest.parent)
             os.close(fd)
@@ -285,7 +241,7 @@ def _jpeg_to_png(src: Path, dest: Path, expected: str, label: str) -> None:
             finally:
                 Path(tmp_name).unlink(missing_ok=True)
     except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
-        raise DownloadError(f"cannot decode downloaded {label}: {_one_line(exc)}") from exc
+        raise DownloadError(f"cannot decode downloaded {label}: {one_line(exc)}") from exc
 
 
 def fetch_set(

@@ -15,12 +15,13 @@ from torch import nn
 from .errors import UsageError, WeightsError
 from .layout import channels_last_module
 from .models import ModelSpec, create_model, get_spec
+from .model_choice import describe_shipped
 from .models.registry import build_model, make_config
 from .pipeline import make_pipeline, pipeline_radius
 from .progress import ProgressFn, no_progress
 from .resize import matlab_imresize
 from .tiling import plan_tiles, run_tiled
-from .weights import load_into, read_weights, shipped_weights, weights_filename
+from .weights import load_into, read_weights, shipped_weights
 
 ImageLike = Union[Image.Image, np.ndarray, torch.Tensor]
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -44,14 +45,7 @@ class LoadedModel:
 def load_model(name: str, scale: int, weights: Optional[Union[str, Path]] = None) -> LoadedModel:
     """Build ``name`` for ``scale`` and load ``weights`` (default: the shipped file)."""
     spec = get_spec(name)
-    spec.check_scale(scale)
-    path = Path(weights) if weights is not None else shipped_weights(spec, scale)
-    if path is None:
-        raise WeightsError(
-            f"no shipped weights for {spec.name} x{scale} yet (weights/{weights_filename(spec, scale)}); "
-            f"train them with 'upscale train --model {spec.name} -x {spec.network_scale(scale)} --data DIR' "
-            "or pass --weights FILE"
-        )
+    path = weights_path(spec, scale, weights)
     state, meta = read_weights(path)
     if meta.get("arch") != spec.name:
         raise WeightsError(f"{path}: weights of {meta.get('arch')!r}, not {spec.name!r}")
@@ -60,6 +54,21 @@ def load_model(name: str, scale: int, weights: Optional[Union[str, Path]] = None
     net = build_model(spec, make_config(spec, meta.get("config", {})), spec.network_scale(scale))
     load_into(net, state, path)
     return LoadedModel(spec, scale, net.eval(), meta)
+
+
+def weights_path(spec: ModelSpec, scale: int, weights: Optional[Union[str, Path]] = None) -> Path:
+    """``weights``, or the shipped file for ``spec`` at ``scale``; a missing one names those that ship."""
+    spec.check_scale(scale)
+    if weights is not None:
+        return Path(weights)
+    path = shipped_weights(spec, scale)
+    if path is None:
+        raise WeightsError(
+            f"no shipped weights for {spec.name} x{scale} yet ({describe_shipped(scale)}); "
+            f"train them with 'upscale train --model {spec.name} -x {spec.network_scale(scale)} --data DIR' "
+            "or pass --weights FILE"
+        )
+    return path
 
 
 def from_module(name: str, scale: int, net: Optional[nn.Module] = None) -> LoadedModel:

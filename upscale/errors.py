@@ -27,8 +27,8 @@ class DatasetError(UpscaleError):
     """A benchmark or training set cannot be found, fetched or verified."""
 
 
-class DownloadError(DatasetError):
-    """A download failed or its checksum did not match."""
+class DownloadError(UpscaleError):
+    """A download (a benchmark set or a weights file) failed or its checksum did not match."""
 
 
 class ImageReadError(UpscaleError):
@@ -41,6 +41,10 @@ class ModelError(UpscaleError):
 
 class UnknownModelError(ModelError, UsageError):
     """A model name that is not registered (a usage error, exit code 2)."""
+
+
+class UnsupportedScaleError(ModelError, UsageError):
+    """A scale the model was not built for (a usage error, exit code 2)."""
 
 
 class WeightsError(UpscaleError):

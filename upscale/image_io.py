@@ -4,12 +4,18 @@
 ``save_upscaled`` serve the upscale command, which must not lose what the file holds:
 16 bits, alpha, orientation, ICC profile and EXIF. Pillow decodes almost everything;
 OpenCV decodes and encodes 16-bit colour, which Pillow silently cuts to 8 bits.
+What a file holds that the output cannot (float samples, a profile for another colour
+space, a broken EXIF block, a decoder's warning) is turned into per-file notes.
 """
 
 from __future__ import annotations
 
+import errno
 import io
+import os
+import stat
 import struct
+import warnings
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +40,9 @@ DEEP_FORMATS = ("PNG", "TIFF")
 NO_ALPHA_FORMATS = ("JPEG", "BMP")  # Pillow writes a 32-bit BMP, but reads it back (like most viewers) as RGB
 LOSSY_FORMATS = ("JPEG", "WEBP")
 DEFAULT_QUALITY = 95  # Pillow's 75 throws away much of what the network added
+MAX_WARNING_NOTES = 3
+SPECIAL_FILES = {stat.S_IFIFO: "a named pipe", stat.S_IFCHR: "a character device",
+                 stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -55,27 +64,83 @@ class LoadedImage:
 
     ``pixels`` is uint8 or uint16: ``HxW`` gray, ``HxWx2`` gray+alpha, ``HxWx3`` RGB or
     ``HxWx4`` RGBA. ``exif`` already says orientation 1, since the pixels are upright.
+    ``notes`` say, one line each, what was changed or left behind on the way.
     """
 
     pixels: np.ndarray
     format: str
     icc_profile: Optional[bytes] = None
     exif: Optional[bytes] = None
+    notes: tuple[str, ...] = ()
 
 
 def load_for_upscale(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Decode a still image without losing depth, alpha or metadata; ``max_pixels`` 0 = no limit.
 
     Raises ImageReadError, with a message that does not repeat the path, for files that
-    are missing, not images, truncated, animated or larger than ``max_pixels``.
+    are missing, special (a pipe, a device, a symlink loop), not images, truncated,
+    animated, larger than ``max_pixels`` or with samples no output can hold.
     """
-    with _open(path) as im:
+    notes: list[str] = []
+    with _warnings_as_notes(notes), _open(path) as im:
         _check_size(im, max_pixels)
         _check_still(im)
-        deep = _deep_rawmode(im)  # before getexif, which may decode the pixels and forget how they were stored
-        exif, orientation = _upright_exif(im)
-        pixels, icc = _decode(path, im, deep)
-        return LoadedImage(_orient(pixels, orientation), im.format or "", icc, exif)
+        rawmode = _rawmode(im)  # before getexif, which may decode the pixels and forget how they were stored
+        exif, orientation = _upright_exif(im, notes)
+        pixels, icc = _decode(path, im, rawmode, notes)
+        fmt = im.format or ""
+    icc = _fitting_icc(icc, pixels, notes)
+    return LoadedImage(_orient(pixels, orientation), fmt, icc, exif, tuple(notes))
+
+
+@contextmanager
+def _warnings_as_notes(notes: list[str]) -> Iterator[None]:
+    """Collect the image libraries' warnings into ``notes``, one line each, instead of stderr.
+
+    A warning printed by Python takes two lines and names the library's source line;
+    the user needs to know which file it was about, which only the caller's notes say.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    texts: list[str] = []
+    for w in caught:
+        if issubclass(w.category, DeprecationWarning):  # meant for developers: pass it on unchanged
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        elif " ".join(str(w.message).split()) not in texts:
+            texts.append(" ".join(str(w.message).split()))
+    # Pillow warns once per broken tag; a hostile file must not print a thousand lines.
+    notes += [f"warning from the image library: {text}" for text in texts[:MAX_WARNING_NOTES]]
+    if len(texts) > MAX_WARNING_NOTES:
+        notes.append(f"{len(texts) - MAX_WARNING_NOTES} more warning(s) from the image library")
+
+
+def not_a_file_reason(path: Path) -> Optional[str]:
+    """Why ``path`` (links followed) is neither a regular file nor a folder; None when it is one.
+
+    Nothing is opened: a named pipe would block the batch and a device may never end.
+    The phrase reads after "NAME is" (a folder note) and alone (a per-file error).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        return _stat_failure(path, exc)
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    kind = SPECIAL_FILES.get(stat.S_IFMT(mode), "a special file")
+    if os.path.islink(path):
+        return f"a link to {kind} ({os.path.realpath(path)}), not an image file"
+    return f"{kind}, not an image file"
+
+
+def _stat_failure(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "a symlink loop"
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return f"a dangling symlink (to {os.readlink(path)}, which does not exist)"
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return "no such file or folder"
+    return f"unreadable ({exc.strerror or exc})"
 
 
 @contextmanager
@@ -91,6 +156,9 @@ def _open(path: Path) -> Iterator[Image.Image]:
 
 
 def _identify(path: Path) -> Image.Image:
+    problem = not_a_file_reason(path)
+    if problem:
+        raise ImageReadError(problem)
     try:
         return Image.open(path)
     except FileNotFoundError:
@@ -126,7 +194,7 @@ def _check_still(im: Image.Image) -> None:
         )
 
 
-def _upright_exif(im: Image.Image) -> tuple[Optional[bytes], int]:
+def _upright_exif(im: Image.Image, notes: list[str]) -> tuple[Optional[bytes], int]:
     """The EXIF to carry (orientation reset to 1) and the orientation to apply now."""
     try:
         exif = im.getexif()
@@ -136,18 +204,23 @@ def _upright_exif(im: Image.Image) -> tuple[Optional[bytes], int]:
         for tag in LAYOUT_TAGS.intersection(exif):
             del exif[tag]
         return (exif.tobytes() if len(exif) else None), orientation if 1 <= orientation <= 8 else 1
-    except Exception:  # a broken EXIF block must not cost the pixels: drop it
+    except Exception as exc:  # a broken EXIF block must not cost the pixels: drop it, and say so
+        notes.append(f"the EXIF block cannot be read ({_one_line(exc)}); the output has none")
         return None, 1
 
 
-def _decode(path: Path, im: Image.Image, deep: str) -> tuple[np.ndarray, Optional[bytes]]:
+def _decode(path: Path, im: Image.Image, rawmode: str, notes: list[str]) -> tuple[np.ndarray, Optional[bytes]]:
     icc = im.info.get("icc_profile") or None
     try:
-        if deep:
-            return _decode_deep_color(path, im.size, deep), icc
+        if _is_deep_color(im, rawmode):
+            return _decode_deep_color(path, im.size, rawmode), icc
         im.load()
         if im.mode == "CMYK":
             return _cmyk_to_srgb(im, icc)
+        if im.mode in ("I", "F"):
+            pixels, note = _wide_to_narrow(np.asarray(im), 32 if "32" in rawmode else 16)
+            notes += [note] if note else []
+            return pixels, icc
         return pil_to_array(im), icc
     except UpscaleError:
         raise
@@ -160,25 +233,60 @@ def pil_to_array(image: Image.Image) -> np.ndarray:
     if image.mode.startswith("I;16"):
         return np.asarray(image).astype(np.uint16)  # native byte order, whatever the file had
     if image.mode in ("I", "F"):
-        return _wide_to_uint16(np.asarray(image))
+        return _wide_to_narrow(np.asarray(image), 16)[0]
     gray = image.mode in ("1", "L", "LA", "La")
     alpha = image.has_transparency_data  # alpha modes, tRNS, palettes with transparent entries
     target = ("LA" if alpha else "L") if gray else ("RGBA" if alpha else "RGB")
     return np.asarray(image if image.mode == target else image.convert(target))
 
 
-def _wide_to_uint16(arr: np.ndarray) -> np.ndarray:
-    # Mode I is how older Pillows open 16-bit PNGs; values beyond 16 bits have no home.
-    if arr.dtype.kind == "f" or arr.min() < 0 or arr.max() > 65535:
-        raise ImageReadError("32-bit or float samples outside 0..65535 are not supported")
-    return arr.astype(np.uint16)
+def _wide_to_narrow(arr: np.ndarray, bits: int) -> tuple[np.ndarray, Optional[str]]:
+    """Integer (mode I) or float (mode F) samples -> uint8 or uint16, and a note when the depth changed.
+
+    ``bits`` is the integer depth the file declares: mode I is also how older Pillows
+    open 16-bit PNGs, which stay 16-bit without a note. Outputs hold 8 or 16 bits, so
+    32-bit integers are kept only when every value fits, at the smallest depth that
+    holds them all; floats are read as 0..1 or as 0..255, never guessed beyond that.
+    """
+    if arr.dtype.kind == "f":
+        return _float_to_narrow(arr)
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo < 0 or hi > 65535:
+        raise ImageReadError(f"integer samples span {lo}..{hi}; only values within 0..65535 can be kept")
+    if bits <= 16:
+        return arr.astype(np.uint16), None
+    if hi <= 255:
+        return arr.astype(np.uint8), f"{bits}-bit integer samples all within 0..255: read and written as 8 bits"
+    return arr.astype(np.uint16), f"{bits}-bit integer samples all within 0..65535: read and written as 16 bits"
 
 
-def _deep_rawmode(im: Image.Image) -> str:
-    """How 16-bit RGB(A) or gray+alpha is stored (``RGB;16B``), which Pillow would cut to 8 bits; else ""."""
+def _float_to_narrow(arr: np.ndarray) -> tuple[np.ndarray, str]:
+    # No output format here holds floats. 0..1 keeps its precision in 16 bits; 0..255
+    # holding whole numbers is 8-bit data saved as float, anything finer needs 16 bits.
+    if not np.isfinite(arr).all():
+        raise ImageReadError("float samples include NaN or infinity, which are not pixel values")
+    lo, hi = float(arr.min()), float(arr.max())
+    wide = arr.astype(np.float64)
+    if lo >= 0 and hi <= 1:
+        return np.round(wide * 65535).astype(np.uint16), "float samples in 0..1: read and written as 16 bits"
+    if lo >= 0 and hi <= 255 and np.array_equal(wide, np.round(wide)):
+        return wide.astype(np.uint8), "float samples are whole numbers in 0..255: read and written as 8 bits"
+    if lo >= 0 and hi <= 255:
+        return np.round(wide * 257).astype(np.uint16), "float samples in 0..255: read and written as 16 bits"
+    raise ImageReadError(
+        f"float samples span {lo:g}..{hi:g}; only 0..1 or 0..255 can be read (tone-map HDR or signed data first)"
+    )
+
+
+def _rawmode(im: Image.Image) -> str:
+    """How the file stores its samples (``RGB;16B``, ``I;32S``, ``F;32F``), as far as Pillow says; else ""."""
     args = im.tile[0].args if im.tile else ""
-    rawmode = str(args if isinstance(args, str) else (args or ("",))[0])
-    return rawmode if im.mode in ("RGB", "RGBA", "LA") and ";16" in rawmode else ""
+    return str(args if isinstance(args, str) else (args or ("",))[0])
+
+
+def _is_deep_color(im: Image.Image, rawmode: str) -> bool:
+    """16-bit RGB(A) or gray+alpha, which Pillow would cut to 8 bits."""
+    return im.mode in ("RGB", "RGBA", "LA") and ";16" in rawmode
 
 
 def _decode_deep_color(path: Path, size: tuple[int, int], rawmode: str) -> np.ndarray:
@@ -205,6 +313,25 @@ def _cmyk_to_srgb(im: Image.Image, icc: Optional[bytes]) -> tuple[np.ndarray, Op
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # a broken or non-CMYK profile: fall back to the formula below
     return np.asarray(im.convert("RGB")), None
+
+
+def _fitting_icc(icc: Optional[bytes], pixels: np.ndarray, notes: list[str]) -> Optional[bytes]:
+    """``icc`` when it describes the pixels' colour space (RGB or gray), else None and a note.
+
+    A Lab, CMYK or RGB profile beside pixels of another space would make viewers
+    render the output in the wrong colours; untagged RGB is read as sRGB.
+    """
+    if not icc:
+        return None
+    space = icc[16:20].decode("latin-1").strip() if len(icc) >= 128 else ""  # the header's data colour space
+    wanted = "GRAY" if pixels.ndim == 2 or pixels.shape[2] == 2 else "RGB"
+    if space == wanted:
+        return icc
+    if space.isalpha():
+        notes.append(f"the {space} ICC profile does not describe the {wanted} pixels; the output has none")
+    else:
+        notes.append("the ICC profile is malformed; the output has none")
+    return None
 
 
 def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
@@ -251,6 +378,16 @@ def save_upscaled(
     exif: Optional[bytes] = None,
 ) -> list[str]:
     """Encode ``pixels`` as ``fmt`` (a Pillow format name) into ``dest``; returns notes on what was dropped."""
+    notes: list[str] = []
+    with _warnings_as_notes(notes):
+        notes += _encode(pixels, dest, fmt, quality, icc_profile, exif)
+    return notes
+
+
+def _encode(
+    pixels: np.ndarray, dest: BinaryIO, fmt: str, quality: Optional[int], icc_profile: Optional[bytes],
+    exif: Optional[bytes],
+) -> list[str]:
     check_writable(pixels, fmt)
     if pixels.dtype == np.uint16 and fmt == "PNG":
         dest.write(encode_png16(pixels, icc_profile, exif))

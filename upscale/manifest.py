@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import WeightsError
+from .files import write_bytes_atomic
 from .weights import read_weights, weights_dir
 
 MANIFEST_NAME = "MANIFEST.json"
@@ -44,9 +45,7 @@ def read_manifest(folder: Path | None = None) -> dict[str, dict[str, Any]]:
 
 def write_manifest(entries: dict[str, dict[str, Any]], folder: Path | None = None) -> Path:
     path = manifest_path(folder)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"files": dict(sorted(entries.items()))}, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_bytes_atomic(path, (json.dumps({"files": dict(sorted(entries.items()))}, indent=2) + "\n").encode())
     return path
 
 

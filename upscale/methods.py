@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 
 from .baseline import bicubic_planes
 from .degrade import degrade
-from .engine import LoadedModel, load_model, upscale_image
+from .engine import LoadedModel, load_model, upscale_image, weights_path
 from .evaluate import PlanesFn, measured_plane
 from .metrics import quantize
 from .models import ColorSpace, get_spec
@@ -41,12 +41,18 @@ def network_planes(model: LoadedModel, **engine: Any) -> PlanesFn:
     return planes
 
 
-def resolve_method(name: str, weights: Optional[Path] = None, **engine: Any) -> PlanesFn:
-    """The planes function of a baseline or of a registered network (weights loaded per scale)."""
+def resolve_method(name: str, scales: Sequence[int], weights: Optional[Path] = None, **engine: Any) -> PlanesFn:
+    """The planes function of a baseline or of a registered network (weights loaded per scale).
+
+    Every scale's weights are looked up now, so that a missing file is reported before
+    a benchmark set is fetched or an hour of evaluation runs.
+    """
     key = name.lower()
     if key in BASELINES:
         return BASELINES[key]
     spec = get_spec(key)
+    for scale in scales:
+        weights_path(spec, scale, weights)
 
     @lru_cache(maxsize=None)
     def at_scale(scale: int) -> PlanesFn:

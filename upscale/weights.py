@@ -25,11 +25,20 @@ from .models import ModelSpec
 
 META_KEY = "upscale"
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+# pyproject.toml maps the package upscale.weights_data onto weights/, so a wheel holds
+# the folder here; a checkout or an editable install has no such folder and uses weights/.
+PACKAGED_WEIGHTS = Path(__file__).resolve().parent / "weights_data"
 
 
 def weights_dir() -> Path:
-    """Where shipped weights live: ``$UPSCALE_WEIGHTS`` or the checkout's ``weights/``."""
-    return Path(os.environ.get("UPSCALE_WEIGHTS", REPO_WEIGHTS))
+    """``$UPSCALE_WEIGHTS``, else the installed package data, else the checkout's ``weights/``.
+
+    ``$UPSCALE_WEIGHTS`` replaces the shipped folder rather than adding to it, so a test or
+    a user can run with exactly the files (and manifest) of their choice.
+    """
+    if os.environ.get("UPSCALE_WEIGHTS"):
+        return Path(os.environ["UPSCALE_WEIGHTS"]).expanduser()
+    return PACKAGED_WEIGHTS if PACKAGED_WEIGHTS.is_dir() else REPO_WEIGHTS
 
 
 def weights_filename(spec: ModelSpec, scale: int, variant: Optional[str] = None) -> str:
@@ -42,9 +51,22 @@ def weights_filename(spec: ModelSpec, scale: int, variant: Optional[str] = None)
 
 
 def shipped_weights(spec: ModelSpec, scale: int, variant: Optional[str] = None) -> Optional[Path]:
-    """The shipped file for ``spec`` at ``scale``, or None if there is none yet."""
-    path = weights_dir() / weights_filename(spec, scale, variant)
-    return path if path.is_file() else None
+    """The shipped file for ``spec`` at ``scale``, or None if there is none yet.
+
+    A file the manifest lists but the folder lacks (too large for the wheel) comes from
+    the user cache, downloaded and sha256-verified first if need be (see weights_fetch).
+    """
+    # Imported here: weights_fetch reads the manifest, and manifest.py imports this module.
+    from .weights_fetch import find_shipped
+
+    return find_shipped(weights_dir(), weights_filename(spec, scale, variant))
+
+
+def has_shipped_weights(spec: ModelSpec, scale: int, variant: Optional[str] = None) -> bool:
+    """Whether weights ship for ``spec`` at ``scale``, without downloading any (for listings)."""
+    from .weights_fetch import is_shipped
+
+    return is_shipped(weights_dir(), weights_filename(spec, scale, variant))
 
 
 def describe(spec: ModelSpec, scale: int, config: Any, **extra: Any) -> dict:

@@ -13,9 +13,10 @@ from .evaluate import EvalResult, evaluate
 from .manifest import read_manifest
 from .methods import network_planes
 from .models import count_parameters
-from .progress import ProgressFn, no_progress
+from .progress import Progress, ProgressFn, no_progress
 from .published import published
 from .weights import weights_dir
+from .weights_fetch import find_shipped
 
 
 @dataclass(frozen=True)
@@ -47,20 +48,22 @@ def precision_drift(
 def zoo_rows(benches: Sequence[BenchmarkSet], progress: ProgressFn = no_progress, time_cpu: bool = True) -> list[ZooRow]:
     """Measure every manifest entry at every scale it serves (fp32, exact protocol)."""
     rows, bicubic_cache = [], {}
-    for name, entry in read_manifest().items():
-        path = weights_dir() / name
-        for key in entry["scores"]:
-            scale = int(key[1:])
-            model = load_model(entry["arch"], scale, path)
-            planes = network_planes(model, precision="fp32")
-            results = tuple(evaluate(entry["arch"], planes, b, scale, progress) for b in benches)
-            for b in benches:
-                if (b.name, scale) not in bicubic_cache:
-                    bicubic_cache[b.name, scale] = evaluate("bicubic", bicubic_planes, b, scale, progress)
-            drift = precision_drift(model, benches[0], results[0].psnr, progress) if benches else ()
-            ms = bench_model(model, 256, 256, device="cpu", precision="fp32").median_seconds * 1000 if time_cpu else float("nan")
-            rows.append(ZooRow(entry["arch"], scale, name, count_parameters(model.net), results,
-                               tuple(bicubic_cache[b.name, scale] for b in benches), ms, drift))
+    work = [(name, entry, int(key[1:])) for name, entry in read_manifest().items() for key in entry["scores"]]
+    for done, (name, entry, scale) in enumerate(work):
+        # One bar over the whole zoo, so a run of many minutes shows how much is left.
+        progress(Progress("zoo", done, len(work), f"{entry['arch']} x{scale}"))
+        path = find_shipped(weights_dir(), name)  # a large file may live in the cache
+        model = load_model(entry["arch"], scale, path)
+        planes = network_planes(model, precision="fp32")
+        results = tuple(evaluate(entry["arch"], planes, b, scale, progress) for b in benches)
+        for b in benches:
+            if (b.name, scale) not in bicubic_cache:
+                bicubic_cache[b.name, scale] = evaluate("bicubic", bicubic_planes, b, scale, progress)
+        drift = precision_drift(model, benches[0], results[0].psnr, progress) if benches else ()
+        ms = bench_model(model, 256, 256, device="cpu", precision="fp32").median_seconds * 1000 if time_cpu else float("nan")
+        rows.append(ZooRow(entry["arch"], scale, name, count_parameters(model.net), results,
+                           tuple(bicubic_cache[b.name, scale] for b in benches), ms, drift))
+    progress(Progress("zoo", len(work), len(work)))
     return rows
 
 

@@ -84,6 +84,15 @@ def _on_sigterm() -> Any:
 class DefaultGroup(TyperGroup):
     """Routes unknown first words to the default command and renders every error as one line."""
 
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """The group's help, then the default command's options: every usage error points here."""
+        super().format_help(ctx, formatter)
+        default = self.commands[DEFAULT_COMMAND]
+        sub = type(ctx)(default, info_name="upscale", parent=ctx)
+        formatter.write_paragraph()
+        formatter.write_text(f"The default command: upscale {' '.join(default.collect_usage_pieces(sub))}")
+        default.format_options(sub, formatter)
+
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, route_default(args, set(self.commands)))
 
@@ -123,6 +132,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: it wraps at 80 columns, where rich's option tables cut flag names.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -75,8 +75,11 @@ def bench_command(
     runs: int = typer.Option(3, "--runs", min=1, help="Timed runs after one warm-up."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights file (one model)."),
     vs: Optional[str] = typer.Option(None, "--vs", help="Also run a peer in the same process: 'opencv'."),
-    opencv_models: Path = typer.Option(
-        Path("../shared/peers"), "--opencv-models", help="Folder holding OpenCV dnn_superres .pb files."
+    opencv_models: Optional[Path] = typer.Option(
+        None,
+        "--opencv-models",
+        envvar="UPSCALE_OPENCV_MODELS",
+        help="--vs opencv: folder of OpenCV dnn_superres .pb files (FSRCNN_x4.pb, ...).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
     readme: Optional[Path] = typer.Option(None, "--readme", help="Write the markdown table into this file."),
@@ -85,13 +88,18 @@ def bench_command(
     batch: Optional[int] = typer.Option(None, "--batch", help="--train: batch (default: the recipe's)."),
     patch: Optional[int] = typer.Option(None, "--patch", help="--train: patch (default: the recipe's)."),
 ) -> None:
-    """Time the whole inference path per model (latency, MP/s, FLOPs, share of peak, memory)."""
+    """Time inference or a training step per model.
+
+    The whole inference path: latency, MP/s, FLOPs, share of peak, memory.
+    """
     (factor,) = parse_scales(scale)[:1]
     if train:
         _bench_training(model, factor, device, precision, batch, patch, runs, as_json, readme)
         return
     if vs not in (None, "opencv"):
         raise UsageError(f"--vs takes 'opencv', not {vs!r}")
+    if vs == "opencv" and opencv_models is None:
+        raise UsageError("--vs opencv needs --opencv-models DIR (or $UPSCALE_OPENCV_MODELS): OpenCV's .pb files")
     names = _names(model)
     if weights is not None and len(names) != 1:
         raise UsageError("--weights needs a single --model")

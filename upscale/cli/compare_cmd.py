@@ -7,21 +7,12 @@ from typing import Optional
 
 import typer
 
-from ..compare import compare_methods, comparison_strip
-from ..engine import load_model, upscale_image
+from ..compare import compare_methods, comparison_strip, restorer
 from ..errors import UsageError
 from ..image_io import read_image
-from ..resize import matlab_imresize
 from .app import VersionFlag, command
 from .console import out_console
 from .options import parse_names, parse_scales
-
-
-def _restorer(name: str, scale: int, weights: Optional[Path]):
-    if name.lower() == "bicubic":
-        return lambda lr: matlab_imresize(lr, float(scale))
-    model = load_model(name, scale, weights)
-    return lambda lr: upscale_image(lr, model, precision="fp32")
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:
@@ -44,7 +35,11 @@ def compare_command(
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights file (one network)."),
     out: Path = typer.Option(..., "--out", "-o", help="Where to write the comparison PNG."),
 ) -> None:
-    """Degrade IMAGE with the MATLAB bicubic, restore it with each method, and show crops side by side."""
+    """Restore a degraded image with several models, side by side.
+
+    IMAGE is degraded with the MATLAB bicubic, restored with each method, and
+    the crops are shown side by side.
+    """
     (factor,) = parse_scales(scale)[:1]
     names = parse_names(models)
     if out.resolve() == image.resolve():
@@ -52,7 +47,7 @@ def compare_command(
     networks = [n for n in names if n.lower() != "bicubic"]
     if weights is not None and len(networks) != 1:
         raise UsageError("--weights needs exactly one network in --models")
-    methods = [(n, _restorer(n, factor, weights)) for n in names]
+    methods = [(n, restorer(n, factor, weights)) for n in names]
     panels, outputs = compare_methods(read_image(image), factor, methods, parse_box(crop) if crop else None)
     comparison_strip(panels).save(out)
     for name, _, psnr, ssim in outputs:

@@ -37,6 +37,9 @@ def progress_bar() -> Iterator[ProgressFn]:
         if step.task not in tasks:
             tasks[step.task] = bar.add_task(step.task, total=step.total, detail="")
         bar.update(tasks[step.task], completed=step.done, total=step.total, detail=step.detail)
+        if step.total is not None and step.done >= step.total and len(tasks) > 1:
+            # A finished part of longer work (one set of the zoo) makes room for the next.
+            bar.remove_task(tasks.pop(step.task))
 
     with bar:
         yield report

@@ -19,7 +19,7 @@ def demo_command(
     out: Path = typer.Option(Path("upscale-demo"), "--out", "-o", help="Folder for the demo's pictures."),
     scale: str = typer.Option("4", "--scale", "-x", help="Upscaling factor."),
 ) -> None:
-    """Degrade a built-in picture, restore it, and write a side-by-side comparison."""
+    """Restore a built-in picture and write a side-by-side comparison."""
     (factor,) = parse_scales(scale)[:1]
     result = run_demo(out, factor)
     table = Table(title=f"Built-in picture, x{result.scale} (Y-channel PSNR / SSIM against the original)")

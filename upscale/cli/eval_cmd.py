@@ -39,10 +39,13 @@ def eval_command(
         None, "--readme", help="Write the markdown table into this file's <!-- upscale:eval --> block."
     ),
 ) -> None:
-    """Measure PSNR/SSIM (Y channel, BT.601, border shaved by the scale) on benchmark sets."""
+    """Measure PSNR/SSIM on benchmark sets, as the papers did.
+
+    Y channel (BT.601), border shaved by the scale.
+    """
     scales = parse_scales(scale)
     engine = dict(tile=tile, device=device, precision=precision)
-    methods = [(name, resolve_method(name, weights, **engine)) for name in parse_names(model)]
+    methods = [(name, resolve_method(name, scales, weights, **engine)) for name in parse_names(model)]
     results: list[EvalResult] = []
     with progress_bar() as report:
         sets = [resolve_set(name, download=download, progress=report) for name in parse_names(set_)]

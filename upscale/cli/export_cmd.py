@@ -26,7 +26,10 @@ def export_command(
     opset: int = typer.Option(DEFAULT_OPSET, "--opset", help="ONNX opset version."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
-    """Export a network with dynamic height and width, and check it against PyTorch in ONNX Runtime."""
+    """Export a network to ONNX and check it in ONNX Runtime.
+
+    Dynamic height and width; the export is checked against PyTorch.
+    """
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     (factor,) = parse_scales(scale)[:1]

@@ -60,7 +60,10 @@ def train_command(
         None, "--vgg-weights", help="VGG19 ImageNet state dict for the VGG54 loss (default: torch hub cache, else MSE)."
     ),
 ) -> None:
-    """Train a model with its paper's recipe (see upscale/training/recipes.py for every deviation)."""
+    """Train a model with its paper's recipe.
+
+    upscale/training/recipes.py lists every deviation from the papers.
+    """
     (factor,) = parse_scales(scale)[:1]
     cfg = TrainConfig(
         model=model, scale=factor, data=tuple(Path(d) for d in parse_names(data)),

@@ -19,6 +19,7 @@ from ..batch import (
     EngineOptions,
     FileResult,
     OutputOptions,
+    check_scales,
     expand_inputs,
     plan_jobs,
     take_shard,
@@ -26,6 +27,7 @@ from ..batch import (
 )
 from ..engine import load_model
 from ..image_io import DEFAULT_MAX_PIXELS
+from ..model_choice import AUTO, choose_model
 from ..progress import no_progress
 from .app import Terminated, VersionFlag, command
 from .console import err_console, progress_bar
@@ -84,8 +86,10 @@ class BatchReport:
 def upscale_command(
     _version: VersionFlag = False,
     inputs: List[str] = typer.Argument(..., help="Images, folders or globs."),
-    model: str = typer.Option("rdn", "--model", "-m", help="Model name (see `upscale models`)."),
-    scale: str = typer.Option("4", "--scale", "-x", help="Upscaling factor."),
+    model: str = typer.Option(
+        AUTO, "--model", "-m", help="Model name (see `upscale models`); auto: the best shipped for the scale."
+    ),
+    scale: str = typer.Option("4", "--scale", "-x", help="Upscaling factor(s), comma-separated: each runs."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (mirrors input folders), or file."),
     name: str = typer.Option(DEFAULT_NAME, "--name", help="Output name; fields {stem} {model} {scale} {ext}."),
     fmt: Optional[str] = typer.Option(None, "--format", help="png, jpg, webp, bmp or tiff (default: the input's)."),
@@ -104,28 +108,39 @@ def upscale_command(
     as_json: bool = typer.Option(False, "--json", help="One JSON line per input on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only failures on stderr: no progress, no summary."),
 ) -> None:
-    """Upscale images (the default command: `upscale photo.jpg --model rdn -x 4`)."""
-    (factor,) = parse_scales(scale)[:1]
+    """Upscale images (the default command).
+
+    For example `upscale photo.jpg -x 4`, or `upscale photos/ -r -o out/ --model fsrcnn -x 2,4`.
+    """
+    factors = parse_scales(scale)
     parts = parse_shard(shard)
     found = expand_inputs(inputs, recursive)
     options = OutputOptions(out, name, fmt and fmt.lower(), quality, overwrite, max_pixels)
-    plan = plan_jobs(found, model, factor, options)
-    jobs = take_shard(plan.jobs, *parts) if parts else plan.jobs
-    loaded = load_model(model, factor, weights)
+    check_scales(options, factors)
     report = BatchReport(as_json, quiet)
-    for text in found.notes + plan.notes:
-        report.note(text)
+    runs = []  # (loaded model, jobs) per scale; every plan and model first, so a usage error comes before any work
+    for factor in factors:
+        chosen = choose_model(model, factor, weights)
+        if chosen != model:
+            report.note(f"x{factor}: running {chosen} (auto: the best shipped model at x{factor} by Set5 PSNR)")
+        plan = plan_jobs(found, chosen, factor, options)
+        runs.append((load_model(chosen, factor, weights), take_shard(plan.jobs, *parts) if parts else plan.jobs))
+        if factor == factors[0]:
+            for text in found.notes + plan.notes:
+                report.note(text)
+    total = sum(len(jobs) for _, jobs in runs)
     engine = EngineOptions(tile, tile_pad, device, precision, alpha)
     with (nullcontext(no_progress) if quiet else progress_bar()) as progress:
         try:
-            for result in upscale_files(jobs, loaded, options, engine, progress):
-                report.show(result)
-                if fail_fast and result.status == "failed":
-                    report.summary(len(jobs), "stopped at the first failure (--fail-fast)")
-                    raise typer.Exit(1)
+            for loaded, jobs in runs:
+                for result in upscale_files(jobs, loaded, options, engine, progress):
+                    report.show(result)
+                    if fail_fast and result.status == "failed":
+                        report.summary(total, "stopped at the first failure (--fail-fast)")
+                        raise typer.Exit(1)
         except KeyboardInterrupt as exc:
-            report.summary(len(jobs), "terminated" if isinstance(exc, Terminated) else "interrupted")
+            report.summary(total, "terminated" if isinstance(exc, Terminated) else "interrupted")
             raise
-    report.summary(len(jobs))
+    report.summary(total)
     if report.counts["failed"]:
         raise typer.Exit(1)

@@ -19,13 +19,13 @@ from .app import VersionFlag, app
 from .console import out_console, progress_bar
 from .options import parse_names
 
-weights_app = typer.Typer(help="Register and check the shipped weights (weights/MANIFEST.json).", no_args_is_help=True)
+weights_app = typer.Typer(help="Register and check the shipped weights (the manifest).", no_args_is_help=True)
 app.add_typer(weights_app, name="weights")
 
 
 @weights_app.callback()
 def weights_group(_version: VersionFlag = False) -> None:
-    """Register and check the shipped weights (weights/MANIFEST.json)."""
+    """Register and check the shipped weights (the manifest)."""
 
 
 @weights_app.command("add")
@@ -34,7 +34,10 @@ def add_command(
     files: List[Path] = typer.Argument(..., help="Weights files inside the weights folder."),
     sets: str = typer.Option("Set5,Set14", "--set", help="Sets to measure and record."),
 ) -> None:
-    """Measure each file with `upscale eval` at every scale it serves and record it in the manifest."""
+    """Measure weights files and record them in the manifest.
+
+    Each file is measured with `upscale eval` at every scale it serves.
+    """
     folder = weights_dir()
     entries = read_manifest(folder)
     with progress_bar() as report:
@@ -55,7 +58,10 @@ def add_command(
 
 @weights_app.command("verify")
 def verify_command(_version: VersionFlag = False) -> None:
-    """Check every manifest entry's size and sha256, and that every weights file is listed."""
+    """Check the weights files against the manifest.
+
+    Every entry's size and sha256, and that every weights file is listed.
+    """
     folder = weights_dir()
     entries = read_manifest(folder)
     for name, entry in entries.items():

@@ -23,7 +23,10 @@ def zoo_command(
     sets: str = typer.Option("Set5,Set14,BSD100", "--set", help="Benchmark sets."),
     readme: Optional[Path] = typer.Option(None, "--readme", help="Write the table into this file's zoo block."),
 ) -> None:
-    """Evaluate every shipped weights file (weights/MANIFEST.json) next to the papers and bicubic."""
+    """Evaluate every shipped weights file next to the papers.
+
+    Every file in weights/MANIFEST.json, with the published numbers and bicubic.
+    """
     names = parse_names(sets)
     with progress_bar() as report:
         benches = [resolve_set(n, progress=report) for n in names]

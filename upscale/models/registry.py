@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 from torch import nn
 
-from ..errors import ModelError, UnknownModelError
+from ..errors import ModelError, UnknownModelError, UnsupportedScaleError
 
 
 class InputKind(str, Enum):
@@ -68,7 +68,7 @@ class ModelSpec:
     def check_scale(self, scale: int) -> None:
         if scale not in self.scales:
             allowed = ", ".join(f"x{s}" for s in self.scales)
-            raise ModelError(f"{self.name} does not support x{scale} (supported: {allowed})")
+            raise UnsupportedScaleError(f"{self.name} does not support x{scale} (supported: {allowed})")
 
     @property
     def in_channels(self) -> int:

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..datasets import default_cache_dir
+from ..download import default_cache_dir
 from ..files import write_atomic
 
 # Bump when what an entry holds changes (the degradation, the resize, the layout):

@@ -198,6 +198,8 @@ class Run:
         self.recipe = resolve_recipe(cfg)
         self.device = pick_device(cfg.device)
         self.dist = distributed.setup(self.device.type)
+        # Before the training cache is built (minutes): a missing validation set fails now.
+        self.val_set = resolve_set(cfg.val) if cfg.val and self.dist.main else None
         if self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
             torch.backends.cudnn.benchmark = True
@@ -446,7 +448,7 @@ def _train(cfg: TrainConfig, progress: ProgressFn, log: LogFn) -> TrainResult:
             log(entry)
             _append_log(cfg.out / "log.jsonl", entry)
 
-    bench = resolve_set(cfg.val) if cfg.val and main else None
+    bench = run.val_set
     steps, batch = run.recipe.steps, run.recipe.batch
     cache = run.dataset.report
     record({"event": "start", "model": run.spec.name, "scale": cfg.scale, "step": run.step, "steps": steps,
