@@ -226,7 +226,7 @@ def test_tile_batch_is_one_on_the_cpu(models):
 
 
 def test_auto_precision_is_fp16_on_gpus_and_fp32_on_the_cpu():
-    from upscale.engine import pick_autocast
+    from upscale.inference_options import pick_autocast
 
     assert pick_autocast("auto", torch.device("cuda")) is torch.float16
     assert pick_autocast(None, torch.device("mps")) is torch.float16
@@ -249,3 +249,19 @@ def test_a_tile_that_overflows_fp16_is_redone_in_fp32():
     assert not torch.isfinite(raw).all()  # without the fallback, fp16 would write inf/NaN
     assert torch.isfinite(full).all()
     assert torch.equal(half, full)
+
+
+def test_the_engine_never_changes_a_network_handed_to_it():
+    """from_module copies: the caller's network keeps its mode, memory format and parameters."""
+    from upscale import create_model
+    from upscale.engine import from_module
+
+    net = create_model("espcn", 2).train()
+    before = {k: (v.stride(), v.device, v.clone()) for k, v in net.state_dict().items()}
+    model = from_module("espcn", 2, net)
+    upscale_image(torch.rand(1, 3, 10, 12), model, tile=0)
+    assert net.training
+    for key, value in net.state_dict().items():
+        stride, device, data = before[key]
+        assert (value.stride(), value.device) == (stride, device) and torch.equal(value, data), key
+    assert model.net is not net

@@ -8,13 +8,26 @@ import numpy as np
 import pytest
 import torch
 
-from upscale.engine import from_module
+from upscale.engine import from_module, load_model
 from upscale.errors import DependencyError, UsageError
 from upscale.models import InputKind, get_spec, list_models
 from upscale.onnx_export import export_onnx
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
+
+# Ops that index or scatter: a graph that rebuilds weights from index tables (FSRCNN's
+# subpixel rearrangement, traced) shows them; none of our networks needs one.
+INDEX_OPS = {"Gather", "GatherElements", "GatherND", "Scatter", "ScatterElements", "ScatterND"}
+
+
+def _assert_lean(report) -> None:
+    """The file is the network: close to its weights' size, with no index ops."""
+    graph = onnx.load(str(report.path))
+    assert report.path.stat().st_size == report.file_bytes <= 2 * report.weight_bytes
+    assert report.nodes == len(graph.graph.node)
+    assert not INDEX_OPS & {node.op_type for node in graph.graph.node}
+    assert not any(node.metadata_props for node in graph.graph.node)  # no stack traces with our paths
 
 
 def _scale(name: str) -> int:
@@ -42,6 +55,20 @@ def test_export_runs_in_onnx_runtime_at_any_size(name: str, tmp_path) -> None:
     assert report.max_abs_diff <= 1e-4 * max(1.0, magnitude)
     props = {p.key: p.value for p in onnx.load(str(report.path)).metadata_props}
     assert props["upscale.model"] == name and props["upscale.scale"] == str(scale)
+    _assert_lean(report)
+
+
+def test_fsrcnn_x3_exports_its_weights_and_no_more(tmp_path) -> None:
+    # The issue's case: 4.4 MB of index tables and ScatterElements for 51 kB of weights.
+    model = load_model("fsrcnn", 3)  # the shipped weights
+    report = export_onnx(model, tmp_path / "fsrcnn_x3.onnx")
+    _assert_lean(report)
+    graph = onnx.load(str(report.path)).graph
+    assert {node.op_type for node in graph.node} == {"Conv", "PRelu", "ConvTranspose"}
+    stored = sum(int(np.prod(init.dims)) for init in graph.initializer)
+    assert stored == sum(t.numel() for t in model.net.state_dict().values())
+    assert report.max_abs_diff <= 1e-5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fsrcnn_x3.onnx"]  # no sidecar .data file
 
 
 def test_export_never_overwrites_without_force(tmp_path) -> None:
@@ -53,7 +80,7 @@ def test_export_never_overwrites_without_force(tmp_path) -> None:
     assert target.read_bytes() == b"keep me"
     export_onnx(model, target, overwrite=True)
     assert onnx.load(str(target)).graph.input[0].name == "input"
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["espcn.onnx"]  # no temporary or .data file left
 
 
 def test_export_refuses_a_scale_served_through_another(tmp_path) -> None:
@@ -73,6 +100,7 @@ def test_cli_export(cli, random_weights, tmp_path) -> None:
     result = cli(["export", "--model", "fsrcnn", "-x", "3", "--weights", str(weights), "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "max abs diff" in result.stdout and out.is_file()
+    assert "MB of float32 weights" in result.stdout and "15 nodes" in result.stdout
     again = cli(["export", "--model", "fsrcnn", "-x", "3", "--weights", str(weights), "-o", str(out)])
     assert again.exit_code == 2 and "--force" in again.stderr
     wrong = cli(["export", "--model", "fsrcnn", "-x", "3", "--format", "tflite", "-o", str(out)])

@@ -11,6 +11,7 @@ from PIL import Image
 from upscale import load_model
 from upscale.datasets import BenchmarkSet, list_images
 from upscale.evaluate import evaluate
+from upscale.inference_options import InferenceOptions, InferencePrecision
 from upscale.manifest import read_manifest, sha256_file
 from upscale.methods import network_planes
 from upscale.weights import REPO_WEIGHTS
@@ -33,7 +34,7 @@ def test_shipped_weights_match_their_manifest(name, shared_set):
     for scale_key, sets in entry["scores"].items():
         scale = int(scale_key[1:])
         model = load_model(entry["arch"], scale, path)  # strict: every key, right shapes
-        psnr = evaluate(entry["arch"], network_planes(model, precision="fp32"), bench, scale).psnr
+        psnr = evaluate(entry["arch"], network_planes(model, InferenceOptions(precision=InferencePrecision.FP32)), bench, scale).psnr
         assert abs(psnr - sets["Set5"]["psnr"]) <= 0.01, (name, scale, psnr)
 
 

@@ -8,9 +8,9 @@ Public API::
     out = upscale.upscale_image(image, model, tile=None)    # PIL, uint8/uint16 array or tensor in, same out
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
+from .engine import LoadedModel, load_model, upscale_image
+from .inference_options import InferenceOptions
+from .models import create_model, list_models
 
-from .engine import LoadedModel, load_model, upscale_image  # noqa: E402
-from .models import create_model, list_models  # noqa: E402
-
-__all__ = ["LoadedModel", "__version__", "create_model", "list_models", "load_model", "upscale_image"]
+__all__ = ["InferenceOptions", "LoadedModel", "__version__", "create_model", "list_models", "load_model", "upscale_image"]

@@ -19,8 +19,9 @@ from typing import BinaryIO, Callable, Iterator, Optional, Sequence, TypeVar
 
 from PIL import Image
 
-from .engine import ALPHA_MODES, LoadedModel, pick_autocast, pick_device, upscale_image
+from .engine import LoadedModel, upscale_with
 from .errors import UpscaleError, UsageError
+from .inference_options import InferenceOptions, ResolvedOptions, resolve_options
 from .image_io import DEFAULT_MAX_PIXELS, check_writable, load_for_upscale, not_a_file_reason, save_upscaled
 from .progress import Progress, ProgressFn, no_progress
 
@@ -56,15 +57,6 @@ class OutputOptions:
     quality: Optional[int] = None
     overwrite: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    tile: Optional[int] = None
-    tile_pad: Optional[int] = None
-    device: Optional[str] = None
-    precision: Optional[str] = None
-    alpha: str = "bicubic"
 
 
 @dataclass(frozen=True)
@@ -306,25 +298,22 @@ def upscale_files(
     jobs: list[Job],
     model: LoadedModel,
     opts: OutputOptions = OutputOptions(),
-    engine: EngineOptions = EngineOptions(),
+    engine: InferenceOptions = InferenceOptions(),
     progress: ProgressFn = no_progress,
 ) -> Iterator[FileResult]:
     """One result per job, in order, as each finishes; a failure is reported and the batch goes on.
 
     KeyboardInterrupt passes through once the current file's temporary output is removed.
     """
-    # Options that are wrong for every file fail once, before the first file.
-    if engine.alpha not in ALPHA_MODES:
-        raise UsageError(f"unknown --alpha {engine.alpha!r}; use {' or '.join(ALPHA_MODES)}")
-    pick_autocast(engine.precision, pick_device(engine.device))
+    resolved = resolve_options(engine)  # once: a device that is not there fails before the first file
     for i, job in enumerate(jobs):
         progress(Progress("files", i, len(jobs), job.src.name))
-        yield _run_job(job, model, opts, engine, progress)
+        yield _run_job(job, model, opts, resolved, progress)
     progress(Progress("files", len(jobs), len(jobs)))
 
 
 def _run_job(
-    job: Job, model: LoadedModel, opts: OutputOptions, engine: EngineOptions, progress: ProgressFn
+    job: Job, model: LoadedModel, opts: OutputOptions, engine: ResolvedOptions, progress: ProgressFn
 ) -> FileResult:
     start = time.perf_counter()
     src, dst = str(job.src), job.dst
@@ -342,11 +331,11 @@ def _run_job(
 
 
 def _upscale_one(
-    src: Path, dst: Path, fmt: str, model: LoadedModel, opts: OutputOptions, engine: EngineOptions, progress: ProgressFn
+    src: Path, dst: Path, fmt: str, model: LoadedModel, opts: OutputOptions, engine: ResolvedOptions, progress: ProgressFn
 ) -> list[str]:
     image = load_for_upscale(src, opts.max_pixels)
     check_writable(image.pixels, fmt)  # before the network spends minutes on it
-    out = upscale_image(image.pixels, model, progress=progress, **asdict(engine))
+    out = upscale_with(image.pixels, model, engine, progress)
 
     def encode(f: BinaryIO) -> list[str]:
         return save_upscaled(out, f, fmt, quality=opts.quality, icc_profile=image.icc_profile, exif=image.exif)

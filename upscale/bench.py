@@ -22,14 +22,16 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .engine import LoadedModel, pick_autocast, pick_device, upscale_image
+from .engine import LoadedModel, from_module, load_model, upscale_with
+from .errors import WeightsError
+from .inference_options import InferenceOptions, pick_device, resolve_options
 from .models import count_parameters, create_model, get_spec
 from .resize import imresize_tensor
 from .synthetic import demo_image
-from .training.data import HRImage, PatchDataset, PatchSpec, step_indices
+from .training.data import HRImage, PatchDataset, step_indices
 from .training.precision import Precision, choose_mode
-from .training.recipes import hr_patch_size, recipe_for
-from .training.trainer import time_steps
+from .training.recipes import recipe_for
+from .training.trainer import patch_spec_for, time_steps
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def flops_per_output_mp(model: LoadedModel, probe: int = 64) -> float:
     without holding a large image's activations in memory.
     """
     spec = model.spec
-    side = probe * model.scale if spec.input_kind.value == "pre_upsampled" else probe
+    side = spec.input_side(probe, model.scale)
     x = torch.zeros(1, spec.in_channels, side, side, device=next(model.net.parameters()).device)
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         model.net.eval()(x)
@@ -127,30 +129,48 @@ def _peak_memory(device: torch.device) -> tuple[int, str]:
     return peak_rss_bytes(), "process_peak_rss"
 
 
+def bench_named_model(
+    name: str,
+    scale: int,
+    weights: Optional[Path],
+    width: int,
+    height: int,
+    options: InferenceOptions = InferenceOptions(),
+    runs: int = 3,
+    peak_tflops: Optional[float] = None,
+) -> BenchResult:
+    """Shipped (or given) weights when there are any, else a fresh network: the speed is the same."""
+    try:
+        loaded, source = load_model(name, scale, weights), "shipped" if weights is None else str(weights)
+    except WeightsError:
+        if weights is not None:
+            raise
+        loaded, source = from_module(name, scale), "random-init"
+    return bench_model(loaded, width, height, options, runs, peak_tflops, source)
+
+
 def bench_model(
     model: LoadedModel,
     width: int,
     height: int,
-    device: Optional[str] = None,
-    precision: Optional[str] = None,
-    tile: Optional[int] = None,
+    options: InferenceOptions = InferenceOptions(),
     runs: int = 3,
     peak_tflops: Optional[float] = None,
     weights: str = "shipped",
 ) -> BenchResult:
     """Upscale a ``width x height`` uint8 RGB picture through the whole pipeline."""
-    dev = pick_device(device)
+    opts = resolve_options(options)
+    dev = opts.device
     image = bench_input(width, height)
-    kw = dict(tile=tile, device=device, precision=precision)
-    upscale_image(image, model, **kw)  # moves the network to the device, warms up
+    upscale_with(image, model, opts)  # moves the network to the device, warms up
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    median = timed(lambda: upscale_image(image, model, **kw), runs, dev, budget_s=10.0)
+    median = timed(lambda: upscale_with(image, model, opts), runs, dev, budget_s=10.0)
     out_mp = width * height * model.scale**2 / 1e6
     per_mp = flops_per_output_mp(model)
     tflops = per_mp * out_mp / median / 1e12
     memory, kind = _peak_memory(dev)
-    autocast = pick_autocast(precision, dev)
+    autocast = opts.autocast
     return BenchResult(
         model=model.name, scale=model.scale, width=width, height=height, device=str(dev),
         precision=str(autocast or torch.float32).removeprefix("torch."),
@@ -252,13 +272,10 @@ def bench_train_step(
     recipe = dataclasses.replace(recipe, batch=batch or recipe.batch, patch=patch or recipe.patch)
     net_scale = spec.network_scale(scale)
     scales = recipe.multi_scale or (net_scale,)
-    hr = hr_patch_size(spec.name, scales, recipe.patch)
-    pre = spec.input_kind.value == "pre_upsampled"
     dev = pick_device(device)
     torch.manual_seed(0)
     net = create_model(spec.name, scale).to(dev)
-    data = PatchDataset(_synthetic_training_images(), PatchSpec(scales, hr, spec.color_space.value, pre,
-                                                                recipe.augment, recipe.scale_aug), seed=0)
+    data = PatchDataset(_synthetic_training_images(), patch_spec_for(spec, recipe, scales), seed=0)
     cut = []
     for t in range(runs + 1):
         start = time.perf_counter()
@@ -280,8 +297,8 @@ def bench_train_step(
         model=spec.name,
         scale=scale,
         batch=recipe.batch,
-        input_side=hr if pre else hr // net_scale,
-        target_side=hr,
+        input_side=spec.input_side(data.spec.hr_patch // net_scale, net_scale),
+        target_side=data.spec.hr_patch,
         device=str(dev),
         precision=str(mode),
         median_step_seconds=step,

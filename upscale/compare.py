@@ -9,8 +9,9 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .engine import load_model, upscale_image
+from .engine import load_model, upscale_with
 from .evaluate import score_pair
+from .inference_options import InferenceOptions, InferencePrecision, resolve_options
 from .metrics import modcrop
 from .resize import matlab_imresize
 
@@ -56,7 +57,8 @@ def restorer(name: str, scale: int, weights: Optional[Path] = None) -> Restorer:
     if name.lower() == "bicubic":
         return lambda lr: matlab_imresize(lr, float(scale))
     model = load_model(name, scale, weights)
-    return lambda lr: upscale_image(lr, model, precision="fp32")
+    opts = resolve_options(InferenceOptions(precision=InferencePrecision.FP32))
+    return lambda lr: upscale_with(lr, model, opts)
 
 
 def compare_methods(

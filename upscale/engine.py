@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,7 @@ from PIL import Image
 from torch import nn
 
 from .errors import UsageError, WeightsError
+from .inference_options import AlphaMode, InferenceOptions, ResolvedOptions, resolve_options
 from .layout import channels_last_module
 from .models import ModelSpec, create_model, get_spec
 from .model_choice import describe_shipped
@@ -24,7 +26,6 @@ from .tiling import plan_tiles, run_tiled
 from .weights import load_into, read_weights, shipped_weights
 
 ImageLike = Union[Image.Image, np.ndarray, torch.Tensor]
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 @dataclass
@@ -72,40 +73,14 @@ def weights_path(spec: ModelSpec, scale: int, weights: Optional[Union[str, Path]
 
 
 def from_module(name: str, scale: int, net: Optional[nn.Module] = None) -> LoadedModel:
-    """Wrap a network built in code (default: freshly initialised) for the engine."""
-    spec = get_spec(name)
-    return LoadedModel(spec, scale, (net or create_model(name, scale)).eval())
+    """Wrap a network built in code (default: freshly initialised) for the engine.
 
-
-def pick_device(device: Optional[str]) -> torch.device:
-    """``auto``/None: CUDA, then MPS, then the CPU; a named device must exist."""
-    if device in (None, "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device not in ("cpu", "cuda", "mps") and not str(device).startswith("cuda:"):
-        raise UsageError(f"unknown device {device!r}; use auto, cpu, cuda or mps")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda asked for, but PyTorch sees no CUDA device")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise UsageError("--device mps asked for, but PyTorch sees no MPS device")
-    return torch.device(device)
-
-
-def pick_autocast(precision: Optional[str], device: torch.device) -> Optional[torch.dtype]:
-    """None for fp32; auto = fp16 on CUDA and MPS, fp32 on the CPU.
-
-    fp16 rather than bf16 for inference: its 10-bit mantissa keeps Set5 PSNR within
-    0.001 dB of fp32 where bf16's 7 bits cost 0.03-0.05 dB (CPU autocast, shipped
-    FSRCNN and ESPCN), and a tile that overflows fp16 is redone in fp32 by the pipeline.
+    The engine moves, re-strides and switches to eval mode the network it runs, so a
+    caller's network is copied: a training run validating its live network must find
+    it as it was (device, memory format, training mode).
     """
-    if precision in (None, "auto"):
-        return torch.float16 if device.type in ("cuda", "mps") else None
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {precision!r}; use auto, fp32, fp16 or bf16")
-    return None if precision == "fp32" else PRECISIONS[precision]
+    spec = get_spec(name)
+    return LoadedModel(spec, scale, copy.deepcopy(net).eval() if net is not None else create_model(name, scale).eval())
 
 
 def activation_floats_per_pixel(model: LoadedModel) -> float:
@@ -123,7 +98,7 @@ def activation_floats_per_pixel(model: LoadedModel) -> float:
     probe = 24
     try:
         with torch.inference_mode():
-            side = probe * model.scale if model.spec.input_kind.value == "pre_upsampled" else probe
+            side = model.spec.input_side(probe, model.scale)
             device = next(model.net.parameters()).device  # the network may already be on the GPU
             model.net(torch.zeros(1, model.spec.in_channels, side, side, device=device))
     finally:
@@ -174,31 +149,27 @@ def _run(
     model: LoadedModel,
     x: torch.Tensor,
     write: Any,
-    tile: Optional[int],
-    tile_pad: Optional[int],
-    device: Optional[str],
-    precision: Optional[str],
+    opts: ResolvedOptions,
     progress: ProgressFn,
     gain: float = 1.0,
     offset: float = 0.0,
 ) -> None:
     """Tile ``x`` (``N,C,H,W`` float on the CPU) through the pipeline; halve the tile on CUDA OOM.
 
-    ``write`` receives ``gain * value + offset`` (see :func:`make_pipeline`).
+    ``write`` receives ``gain * value + offset`` (see :func:`make_pipeline`). The network
+    is the engine's own (``load_model`` built it, ``from_module`` copied it), so it is
+    moved and re-strided in place, once.
     """
-    dev = pick_device(device)
-    if dev.type == "cuda":  # tiles repeat a few shapes: cuDNN's autotuned choice is reused
-        torch.backends.cudnn.benchmark = True
+    dev = opts.device
     # channels_last: oneDNN and cuDNN convolutions run faster on it (FSRCNN 28 -> 19 ms at 256x256 on the CPU)
     net = channels_last_module(model.net.to(dev)).eval()
-    pipeline = make_pipeline(model.spec, net, model.scale, pick_autocast(precision, dev), gain, offset)
-    pad = pipeline_radius(model.spec, model.scale) if tile_pad is None else tile_pad
+    pipeline = make_pipeline(model.spec, net, model.scale, opts.autocast, gain, offset)
+    pad = pipeline_radius(model.spec, model.scale) if opts.tile_pad is None else opts.tile_pad
     height, width = x.shape[-2:]
-    size = auto_tile(model, dev, height, width, pad) if tile is None else tile
-    if size < 0 or pad < 0:
-        raise UsageError("--tile and --tile-pad must be >= 0")
+    size = auto_tile(model, dev, height, width, pad) if opts.tile is None else opts.tile
     batch = tile_batch(model, dev, size, pad)
-    with torch.inference_mode():
+    # Tiles repeat a few shapes, so cuDNN's autotuned choice is reused; scoped, not process-wide.
+    with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, benchmark=dev.type == "cuda"):
         while True:
             try:
                 tiles = plan_tiles(height, width, size, pad)
@@ -214,7 +185,7 @@ def _run(
                     raise
 
 
-def _upscale_planes(arr: np.ndarray, model: LoadedModel, **kw: Any) -> np.ndarray:
+def _upscale_planes(arr: np.ndarray, model: LoadedModel, opts: ResolvedOptions, progress: ProgressFn) -> np.ndarray:
     """uint8/uint16 ``HxW`` or ``HxWxC`` (C = 1 or 3) through the network."""
     peak = float(np.iinfo(arr.dtype).max)
     planes = arr[..., None] if arr.ndim == 2 else arr
@@ -230,36 +201,31 @@ def _upscale_planes(arr: np.ndarray, model: LoadedModel, **kw: Any) -> np.ndarra
         q = core[0].float().clamp_(0, peak).cpu()
         target[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s].copy_(q.permute(1, 2, 0))
 
-    _run(model, x, write, gain=peak, offset=0.5, **kw)
+    _run(model, x, write, opts, progress, gain=peak, offset=0.5)
     return out[..., 0] if arr.ndim == 2 else out
 
 
-ALPHA_MODES = ("bicubic", "model")
-
-
-def _upscale_array(arr: np.ndarray, model: LoadedModel, alpha: str = "bicubic", **kw: Any) -> np.ndarray:
-    """Colour planes through the network; an alpha plane as ``alpha`` says (see ALPHA_MODES)."""
+def _upscale_array(arr: np.ndarray, model: LoadedModel, opts: ResolvedOptions, progress: ProgressFn) -> np.ndarray:
+    """Colour planes through the network; an alpha plane as ``opts.alpha`` says."""
     if arr.dtype not in (np.uint8, np.uint16):
         raise UsageError(f"numpy images must be uint8 or uint16, got {arr.dtype}")
     if arr.ndim == 3 and arr.shape[2] == 1:
-        return _upscale_planes(arr[..., 0], model, **kw)[..., None]
+        return _upscale_planes(arr[..., 0], model, opts, progress)[..., None]
     if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3):
-        return _upscale_planes(arr, model, **kw)
+        return _upscale_planes(arr, model, opts, progress)
     if arr.ndim == 3 and arr.shape[2] in (2, 4):
-        color = _upscale_planes(arr[..., :-1].squeeze(-1) if arr.shape[2] == 2 else arr[..., :3], model, **kw)
-        return np.dstack([color, _upscale_alpha(arr[..., -1], model, alpha, **kw)])
+        color = _upscale_planes(arr[..., :-1].squeeze(-1) if arr.shape[2] == 2 else arr[..., :3], model, opts, progress)
+        return np.dstack([color, _upscale_alpha(arr[..., -1], model, opts, progress)])
     raise UsageError(f"expected an HxW or HxWxC image with C in 1..4, got shape {arr.shape}")
 
 
-def _upscale_alpha(plane: np.ndarray, model: LoadedModel, alpha: str, **kw: Any) -> np.ndarray:
-    # Bicubic by default: a network trained on photographs invents texture in a mask,
-    # but "model" is there for alpha that is itself image-like (soft mattes).
-    if alpha == "model":
-        return _upscale_planes(plane, model, **kw)
+def _upscale_alpha(plane: np.ndarray, model: LoadedModel, opts: ResolvedOptions, progress: ProgressFn) -> np.ndarray:
+    if opts.alpha is AlphaMode.MODEL:
+        return _upscale_planes(plane, model, opts, progress)
     return matlab_imresize(plane, float(model.scale))
 
 
-def _upscale_tensor(x: torch.Tensor, model: LoadedModel, **kw: Any) -> torch.Tensor:
+def _upscale_tensor(x: torch.Tensor, model: LoadedModel, opts: ResolvedOptions, progress: ProgressFn) -> torch.Tensor:
     """Float ``(N)CHW`` in [0, 1] -> float ``(N)CHW``, clamped to [0, 1]."""
     if not x.is_floating_point() or x.dim() not in (3, 4):
         raise UsageError(f"tensors must be float (N)CHW, got {x.dtype} with shape {tuple(x.shape)}")
@@ -270,7 +236,7 @@ def _upscale_tensor(x: torch.Tensor, model: LoadedModel, **kw: Any) -> torch.Ten
     def write(t: Any, core: torch.Tensor) -> None:
         out[..., t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s] = core.clamp(0, 1).to(out)
 
-    _run(model, batch.float().cpu(), write, **kw)
+    _run(model, batch.float().cpu(), write, opts, progress)
     return out if x.dim() == 4 else out[0]
 
 
@@ -297,15 +263,18 @@ def upscale_image(
     ``tile=0`` runs the whole image at once; None picks a tile from the free memory.
     ``tile_pad`` defaults to the pipeline's receptive radius, so tiles are seamless.
     An alpha plane is upscaled with the MATLAB bicubic, or with ``alpha="model"`` by the network.
+    The keyword form of :func:`upscale_with`, for scripts.
     """
-    if alpha not in ALPHA_MODES:
-        raise UsageError(f"unknown alpha mode {alpha!r}; use {' or '.join(ALPHA_MODES)}")
-    kw = dict(tile=tile, tile_pad=tile_pad, device=device, precision=precision, progress=progress)
+    options = InferenceOptions.parse(tile, tile_pad, device, precision, alpha)
+    return upscale_with(image, model, resolve_options(options), progress)
+
+
+def upscale_with(image: ImageLike, model: LoadedModel, opts: ResolvedOptions, progress: ProgressFn = no_progress) -> ImageLike:
+    """:func:`upscale_image` with options resolved once by the caller (a batch, an evaluation)."""
     if isinstance(image, torch.Tensor):
-        return _upscale_tensor(image, model, **kw)
+        return _upscale_tensor(image, model, opts, progress)
     if isinstance(image, Image.Image):
-        out = _upscale_array(_pil_to_array(image), model, alpha, **kw)
-        return Image.fromarray(out)
+        return Image.fromarray(_upscale_array(_pil_to_array(image), model, opts, progress))
     if isinstance(image, np.ndarray):
-        return _upscale_array(image, model, alpha, **kw)
+        return _upscale_array(image, model, opts, progress)
     raise UsageError(f"cannot upscale a {type(image).__name__}; give a PIL image, a numpy array or a tensor")

@@ -11,37 +11,41 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
 from .baseline import bicubic_planes
 from .degrade import degrade
-from .engine import LoadedModel, load_model, upscale_image, weights_path
+from .engine import LoadedModel, load_model, upscale_with, weights_path
 from .evaluate import PlanesFn, measured_plane
+from .inference_options import InferenceOptions, resolve_options
 from .metrics import quantize
 from .models import ColorSpace, get_spec
 
 BASELINES: dict[str, PlanesFn] = {"bicubic": bicubic_planes}
 
 
-def network_planes(model: LoadedModel, **engine: Any) -> PlanesFn:
+def network_planes(model: LoadedModel, options: InferenceOptions = InferenceOptions()) -> PlanesFn:
     """The eval planes of one loaded network at its scale."""
+    opts = resolve_options(options)
 
     def planes(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
         planes = degrade(hr, scale, model.spec.color_space)
         if model.spec.color_space is ColorSpace.Y:
             lr = torch.from_numpy(planes.lr).float()[None, None]
-            sr = upscale_image(lr, model, **engine)[0, 0].double().numpy()
+            sr = upscale_with(lr, model, opts)[0, 0].double().numpy()
             return planes.target.astype(np.float64), quantize(sr * 255.0)
-        sr = upscale_image(planes.lr, model, **engine)  # the uint8 LR image a user would have
+        sr = upscale_with(planes.lr, model, opts)  # the uint8 LR image a user would have
         return measured_plane(hr), measured_plane(sr)
 
     return planes
 
 
-def resolve_method(name: str, scales: Sequence[int], weights: Optional[Path] = None, **engine: Any) -> PlanesFn:
+def resolve_method(
+    name: str, scales: Sequence[int], weights: Optional[Path] = None, options: InferenceOptions = InferenceOptions()
+) -> PlanesFn:
     """The planes function of a baseline or of a registered network (weights loaded per scale).
 
     Every scale's weights are looked up now, so that a missing file is reported before
@@ -56,6 +60,6 @@ def resolve_method(name: str, scales: Sequence[int], weights: Optional[Path] = N
 
     @lru_cache(maxsize=None)
     def at_scale(scale: int) -> PlanesFn:
-        return network_planes(load_model(spec.name, scale, weights), **engine)
+        return network_planes(load_model(spec.name, scale, weights), options)
 
     return lambda hr, scale: at_scale(scale)(hr, scale)

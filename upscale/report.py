@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import __version__
+from ._version import __version__
 from .errors import UpscaleError
 from .evaluate import EvalResult
 from .published import published

@@ -18,7 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 from torch import nn
 
-from . import __version__
+from ._version import __version__
 from .errors import WeightsError
 from .files import write_bytes_atomic
 from .models import ModelSpec

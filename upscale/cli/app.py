@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional, Sequence
 import typer
 from typer.core import TyperGroup
 
-from .. import __version__
+from .._version import __version__
 from ..errors import UpscaleError
 from .console import err_console
 

@@ -15,14 +15,14 @@ from ..bench import (
     BenchResult,
     bench_bicubic,
     bench_isolated,
-    bench_model,
+    bench_named_model,
     bench_opencv,
     bench_train_step,
     bench_train_step_isolated,
     conv_peak_tflops,
     matmul_peak_tflops,
 )
-from ..engine import from_module, load_model, pick_autocast, pick_device
+from ..inference_options import InferenceOptions, pick_device, resolve_options
 from ..errors import UsageError, WeightsError
 from ..models import get_spec, list_models
 from ..opencv_peer import PEERS
@@ -46,17 +46,6 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def _names(model: str) -> list[str]:
     return list_models() if model.lower() == "all" else [get_spec(n).name for n in model.split(",")]
-
-
-def _one_model(name: str, scale: int, weights: Optional[Path], width: int, height: int, **kw: Any) -> BenchResult:
-    """Shipped (or given) weights when there are any, else a fresh network: speed is the same."""
-    try:
-        loaded, source = load_model(name, scale, weights), "shipped" if weights is None else str(weights)
-    except WeightsError:
-        if weights is not None:
-            raise
-        loaded, source = from_module(name, scale), "random-init"
-    return bench_model(loaded, width, height, weights=source, **kw)
 
 
 @command("bench")
@@ -103,19 +92,20 @@ def bench_command(
     names = _names(model)
     if weights is not None and len(names) != 1:
         raise UsageError("--weights needs a single --model")
-    dev = pick_device(device)
+    options = InferenceOptions.parse(tile=tile, device=device, precision=precision)
+    resolved = resolve_options(options)
+    dev = resolved.device
     width, height = parse_size(size or ("64x64" if dev.type == "cpu" else "256x256"))
-    peak = matmul_peak_tflops(dev, pick_autocast(precision, dev) or torch.float32)
+    peak = matmul_peak_tflops(dev, resolved.autocast or torch.float32)
     # On the CPU every row runs in a fresh process, so each peak RSS is that row's alone.
     run = bench_isolated if dev.type == "cpu" else (lambda fn, *a, **k: fn(*a, **k))
     results = [run(bench_bicubic, width, height, factor, runs)]
-    kw = dict(device=device, precision=precision, tile=tile, runs=runs, peak_tflops=peak)
     with progress_bar() as report:
         for i, name in enumerate(names):
             report(Progress("bench", i, len(names), name))
             if factor not in get_spec(name).scales:
                 continue
-            results.append(run(_one_model, name, factor, weights, width, height, **kw))
+            results.append(run(bench_named_model, name, factor, weights, width, height, options, runs, peak))
             if vs == "opencv" and name in PEERS and factor in PEERS[name][2]:
                 results.append(run(bench_opencv, opencv_models, name, factor, width, height, runs))
         report(Progress("bench", len(names), len(names)))

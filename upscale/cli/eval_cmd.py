@@ -12,6 +12,7 @@ from rich.table import Table
 
 from ..datasets import resolve_set
 from ..evaluate import EvalResult, evaluate
+from ..inference_options import InferenceOptions
 from ..methods import resolve_method
 from ..report import eval_markdown, replace_block
 from .app import VersionFlag, command
@@ -44,8 +45,8 @@ def eval_command(
     Y channel (BT.601), border shaved by the scale.
     """
     scales = parse_scales(scale)
-    engine = dict(tile=tile, device=device, precision=precision)
-    methods = [(name, resolve_method(name, scales, weights, **engine)) for name in parse_names(model)]
+    options = InferenceOptions.parse(tile=tile, device=device, precision=precision)
+    methods = [(name, resolve_method(name, scales, weights, options)) for name in parse_names(model)]
     results: list[EvalResult] = []
     with progress_bar() as report:
         sets = [resolve_set(name, download=download, progress=report) for name in parse_names(set_)]

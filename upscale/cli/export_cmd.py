@@ -39,4 +39,9 @@ def export_command(
         report = export_onnx(loaded, path, opset=opset, overwrite=force)
     shape = "x".join(str(v) for v in report.check_shape)
     out_console.print(f"wrote {report.path} (ONNX opset {report.opset}, input {report.input_layout}, N, H and W dynamic)")
+    ratio = report.file_bytes / report.weight_bytes
+    out_console.print(
+        f"size {report.file_bytes / 1e6:.3g} MB, {ratio:.2f}x its {report.weight_bytes / 1e6:.3g} MB of float32 "
+        f"weights; {report.nodes} nodes"
+    )
     out_console.print(f"ONNX Runtime vs PyTorch on a {shape} input: max abs diff {report.max_abs_diff:.3g}")

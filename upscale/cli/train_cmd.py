@@ -78,9 +78,9 @@ def train_command(
         with progress_bar() as report:
             result = train(cfg, report, _show)
     except KeyboardInterrupt as exc:
-        ended, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+        ended = "terminated" if isinstance(exc, Terminated) else "interrupted"
         err_console.print(f"{ended}; checkpoint saved in {cfg.out}; continue with --resume", highlight=False)
-        raise typer.Exit(code) from None
+        raise  # the application maps it to 130 or 143, as for every command
     best = f", best {cfg.val} PSNR {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
     if result.time_limited:
         out_console.print(

@@ -16,7 +16,6 @@ from rich.markup import escape
 
 from ..batch import (
     DEFAULT_NAME,
-    EngineOptions,
     FileResult,
     OutputOptions,
     check_scales,
@@ -27,6 +26,7 @@ from ..batch import (
 )
 from ..engine import load_model
 from ..image_io import DEFAULT_MAX_PIXELS
+from ..inference_options import AlphaMode, InferenceOptions, InferencePrecision, resolve_options
 from ..model_choice import AUTO, choose_model
 from ..progress import no_progress
 from .app import Terminated, VersionFlag, command
@@ -94,13 +94,13 @@ def upscale_command(
     name: str = typer.Option(DEFAULT_NAME, "--name", help="Output name; fields {stem} {model} {scale} {ext}."),
     fmt: Optional[str] = typer.Option(None, "--format", help="png, jpg, webp, bmp or tiff (default: the input's)."),
     quality: Optional[int] = typer.Option(None, "--quality", min=1, max=100, help="JPEG/WebP quality (default 95)."),
-    alpha: str = typer.Option("bicubic", "--alpha", help="Alpha plane by 'bicubic' (MATLAB) or by the 'model'."),
+    alpha: AlphaMode = typer.Option(AlphaMode.BICUBIC, "--alpha", help="Alpha plane by the MATLAB bicubic or the model."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=0, help="Refuse larger inputs (0: none)."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights file (default: shipped weights)."),
     tile: Optional[int] = typer.Option(None, "--tile", min=0, help="Tile size in LR pixels (0 = whole image)."),
     tile_pad: Optional[int] = typer.Option(None, "--tile-pad", min=0, help="Context around tiles (default: radius)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
-    precision: str = typer.Option("auto", "--precision", help="auto, fp32, fp16 or bf16."),
+    precision: InferencePrecision = typer.Option(InferencePrecision.AUTO, "--precision", help="auto: fp16 on a GPU, fp32 on the CPU."),
     recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (never inputs)."),
     shard: Optional[str] = typer.Option(None, "--shard", help="K/N: only every N-th input, from the K-th (1-based)."),
@@ -114,6 +114,8 @@ def upscale_command(
     """
     factors = parse_scales(scale)
     parts = parse_shard(shard)
+    engine = InferenceOptions(tile=tile, tile_pad=tile_pad, device=device, precision=precision, alpha=alpha)
+    resolve_options(engine)  # a device that is not there fails before any model loads
     found = expand_inputs(inputs, recursive)
     options = OutputOptions(out, name, fmt and fmt.lower(), quality, overwrite, max_pixels)
     check_scales(options, factors)
@@ -129,7 +131,6 @@ def upscale_command(
             for text in found.notes + plan.notes:
                 report.note(text)
     total = sum(len(jobs) for _, jobs in runs)
-    engine = EngineOptions(tile, tile_pad, device, precision, alpha)
     with (nullcontext(no_progress) if quiet else progress_bar()) as progress:
         try:
             for loaded, jobs in runs:

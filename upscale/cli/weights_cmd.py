@@ -10,6 +10,7 @@ import typer
 from ..datasets import resolve_set
 from ..engine import load_model
 from ..evaluate import evaluate
+from ..inference_options import InferenceOptions, InferencePrecision
 from ..manifest import make_entry, read_manifest, verify_entry, write_manifest
 from ..methods import network_planes
 from ..errors import WeightsError
@@ -48,7 +49,7 @@ def add_command(
             scales = [s for s in spec.scales if spec.multi_scale or spec.network_scale(s) == meta["scale"]]
             scores = {}
             for scale in scales:
-                planes = network_planes(load_model(meta["arch"], scale, path), precision="fp32")
+                planes = network_planes(load_model(meta["arch"], scale, path), InferenceOptions(precision=InferencePrecision.FP32))
                 results = [evaluate(meta["arch"], planes, b, scale, progress=report) for b in benches]
                 scores[f"x{scale}"] = {r.set: {"psnr": round(r.psnr, 4), "ssim": round(r.ssim, 5)} for r in results}
             entries[path.name] = make_entry(path, scores)

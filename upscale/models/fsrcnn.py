@@ -112,6 +112,28 @@ def subpixel_weights(deconv: nn.ConvTranspose2d) -> tuple[Tensor, Tensor, int]:
     return weight.reshape(s * s, w.shape[0], size, size), bias, reach
 
 
+class DeconvolutionFSRCNN(nn.Module):
+    """FSRCNN with its last layer run as the transposed convolution itself, for export.
+
+    FSRCNN's forward rebuilds the subpixel weights from the deconvolution's parameters;
+    traced, that rebuild becomes hundreds of Gather and ScatterElements nodes and their
+    index tables (x3: 4.4 MB of ONNX for 51 kB of weights). ONNX has ConvTranspose, so
+    the graph is the paper's network, with the state dict's names and sizes. In ONNX
+    Runtime (x3, 200x300, one thread) it ran in 72 ms against 80 ms for a convolution
+    with the precomputed subpixel weights and a DepthToSpace, whose file is 1.4x larger.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        if not isinstance(net, FSRCNN):
+            raise TypeError(f"DeconvolutionFSRCNN wraps an FSRCNN, not a {type(net).__name__}")
+        self.body = net.body
+        self.deconv = net.deconv
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.deconv(self.body(x))
+
+
 def build(cfg: FSRCNNConfig, scale: int) -> nn.Module:
     return FSRCNN(cfg, scale)
 
@@ -129,5 +151,6 @@ register(
         receptive_radius=RADIUS,
         radius_of=lambda cfg, _scale: receptive_radius(cfg),
         scale_specific=("deconv.",),
+        export_module=DeconvolutionFSRCNN,
     )
 )

@@ -51,7 +51,6 @@ class ModelSpec:
     config_cls: type
     build: Callable[[Any, int], nn.Module]
     receptive_radius: int
-    size_multiple: int = 1
     multi_scale: bool = False  # one set of weights serves every scale (VDSR)
     scale_map: dict[int, int] = field(default_factory=dict)
     radius_of: Optional[Callable[[Any, int], int]] = None  # reach of a config at a network scale
@@ -59,6 +58,18 @@ class ModelSpec:
     # State-dict prefixes of the layers that depend on the scale (the upsampler): a
     # network started from another scale's weights (--init) gets these afresh.
     scale_specific: tuple[str, ...] = ()
+    # The network as an exported graph should hold it, where its forward derives weights
+    # from its parameters on every call (FSRCNN's subpixel deconvolution): traced, that
+    # derivation would land in the graph. Same outputs, to float32 rounding.
+    export_module: Optional[Callable[[nn.Module], nn.Module]] = None
+
+    @property
+    def pre_upsampled(self) -> bool:
+        return self.input_kind is InputKind.PRE_UPSAMPLED
+
+    def input_side(self, lr_side: int, scale: int) -> int:
+        """The network's input side for an LR side: the HR side where it is fed the bicubic upsampling."""
+        return lr_side * scale if self.pre_upsampled else lr_side
 
     def network_scale(self, scale: int) -> int:
         """The scale the network runs at to serve ``scale``."""

@@ -34,8 +34,9 @@ from ..progress import Progress, ProgressFn, no_progress
 from ..resize import matlab_imresize
 from .cache import EntryKey, EntryStatus, array_digest, file_digest, load_or_build
 
-EXCLUDED_STEMS = frozenset({"302003"})  # BSD200 302003: Set5 'woman' is a crop of it; never train on it
-_EXCLUDE_REASONS = {"302003": "BSD200 302003 contains Set5 'woman' (a crop of it), a test image"}
+# Training images never used, with why: BSD200 302003 holds Set5 'woman' (a crop of it).
+EXCLUDED = {"302003": "BSD200 302003 contains Set5 'woman' (a crop of it), a test image"}
+EXCLUDED_STEMS = frozenset(EXCLUDED)
 
 WarnFn = Callable[[str], None]
 
@@ -105,7 +106,7 @@ def _training_paths(dirs: Sequence[Path], warn: WarnFn, exclude: frozenset[str])
             raise DatasetError(f"training folder {folder} is not a folder")
         for path in list_images(folder):
             if path.stem in exclude:
-                why = _EXCLUDE_REASONS.get(path.stem, "its name is in the exclusion list")
+                why = EXCLUDED.get(path.stem, "its name is in the exclusion list")
                 warn(f"{path}: excluded from training ({why}); skipped")
                 continue
             paths.append(path)

@@ -22,20 +22,21 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..datasets import resolve_set
-from ..engine import LoadedModel, pick_device
+from ..engine import from_module
+from ..inference_options import InferenceOptions, InferencePrecision, pick_device
 from ..errors import UpscaleError, UsageError
 from ..evaluate import evaluate
 from ..files import write_bytes_atomic
 from ..layout import channels_last, channels_last_module
 from ..methods import network_planes
-from ..models import create_model, get_spec
+from ..models import ModelSpec, create_model, get_spec
 from ..progress import Progress, ProgressFn, no_progress
 from ..weights import describe, save_weights, weights_filename
 from . import distributed
 from .adversarial import Adversary
 from .cache import default_training_cache
 from .checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
-from .data import PatchDataset, PatchSpec, find_training_files, make_loader
+from .data import EXCLUDED, PatchDataset, PatchSpec, find_training_files, make_loader
 from .init import init_from_file
 from .losses import supervised_loss, training_module
 from .precision import Precision, StepMode, choose_mode
@@ -187,6 +188,18 @@ def time_steps(
     return times
 
 
+def patch_spec_for(spec: ModelSpec, recipe: Recipe, scales: tuple[int, ...]) -> PatchSpec:
+    """How training patches of ``spec`` are cut under ``recipe`` (the trainer and ``bench --train``)."""
+    return PatchSpec(
+        scales=scales,
+        hr_patch=hr_patch_size(spec.name, scales, recipe.patch),
+        color=spec.color_space.value,
+        pre_upsample=spec.pre_upsampled,
+        augment=recipe.augment,
+        scale_aug=recipe.scale_aug,
+    )
+
+
 class Run:
     """The state of one training run: built once, then stepped."""
 
@@ -224,14 +237,7 @@ class Run:
         self.adversary: Optional[Adversary] = None
 
     def patch_spec(self) -> PatchSpec:
-        return PatchSpec(
-            scales=self.scales,
-            hr_patch=hr_patch_size(self.spec.name, self.scales, self.recipe.patch),
-            color=self.spec.color_space.value,
-            pre_upsample=self.spec.input_kind.value == "pre_upsampled",
-            augment=self.recipe.augment,
-            scale_aug=self.recipe.scale_aug,
-        )
+        return patch_spec_for(self.spec, self.recipe, self.scales)
 
     def prepare(self, state: Optional[dict[str, Any]]) -> None:
         """Pick the step mode (the checkpoint's, unless asked otherwise), lay out, wrap, load."""
@@ -316,11 +322,12 @@ class Run:
     def validate(self, bench: Any) -> float:
         """Set5 PSNR of the current weights under the eval protocol; keeps ``best.safetensors``.
 
-        The engine prepares the network it is handed for inference (device, layout,
-        eval mode), so it gets a copy: the network being trained stays as it was.
+        ``from_module`` hands the engine a copy, so the network being trained keeps its
+        device, memory format and mode.
         """
-        model = LoadedModel(self.spec, self.cfg.scale, copy.deepcopy(self.net))
-        planes = network_planes(model, tile=0, device=str(self.device), precision="fp32")
+        model = from_module(self.spec.name, self.cfg.scale, self.net)
+        exact = InferenceOptions(tile=0, device=str(self.device), precision=InferencePrecision.FP32)
+        planes = network_planes(model, exact)
         psnr = evaluate(self.spec.name, planes, bench, self.cfg.scale).psnr
         self.last_psnr, self.last_val_step = psnr, self.step
         if self.adversary is None and (self.best_psnr is None or psnr > self.best_psnr):
@@ -381,7 +388,7 @@ class Run:
             self.net_scale,
             self.spec.config_cls(),
             training_data=data,
-            excluded=["BSD200/302003 (Set5 woman is a crop of it)"],
+            excluded=list(EXCLUDED.values()),
             steps=self.step,
             val={"set": self.cfg.val, "psnr": self.best_psnr, "step": self.best_step} if self.cfg.val else None,
             recipe=recipe_to_dict(self.recipe),
@@ -422,11 +429,13 @@ def _threads(run: Run) -> int:
 
 def train(cfg: TrainConfig, progress: ProgressFn = no_progress, log: LogFn = lambda r: None) -> TrainResult:
     """Train ``cfg.model`` at ``cfg.scale`` to ``cfg.out``; resumable, rank 0 writes everything."""
-    threads_before = torch.get_num_threads()
+    # A run sets the thread count and cuDNN's autotuning for itself; the caller gets them back.
+    threads_before, benchmark_before = torch.get_num_threads(), torch.backends.cudnn.benchmark
     try:
         return _train(cfg, progress, log)
     finally:
         torch.set_num_threads(threads_before)
+        torch.backends.cudnn.benchmark = benchmark_before
 
 
 def _train(cfg: TrainConfig, progress: ProgressFn, log: LogFn) -> TrainResult:
