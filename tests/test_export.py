@@ -18,13 +18,15 @@ ort = pytest.importorskip("onnxruntime")
 
 # Ops that index or scatter: a graph that rebuilds weights from index tables (FSRCNN's
 # subpixel rearrangement, traced) shows them; none of our networks needs one.
+GRAPH_BYTES = 8 * 1024
 INDEX_OPS = {"Gather", "GatherElements", "GatherND", "Scatter", "ScatterElements", "ScatterND"}
 
 
 def _assert_lean(report) -> None:
     """The file is the network: close to its weights' size, with no index ops."""
     graph = onnx.load(str(report.path))
-    assert report.path.stat().st_size == report.file_bytes <= 2 * report.weight_bytes
+    # Within 2x of the weights, plus the graph's own few kB, which only a toy-sized network notices.
+    assert report.path.stat().st_size == report.file_bytes <= 2 * report.weight_bytes + GRAPH_BYTES
     assert report.nodes == len(graph.graph.node)
     assert not INDEX_OPS & {node.op_type for node in graph.graph.node}
     assert not any(node.metadata_props for node in graph.graph.node)  # no stack traces with our paths

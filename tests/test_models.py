@@ -25,26 +25,6 @@ from upscale.models import (
 from upscale.models.drcn import DRCN
 from upscale.models.lapsrn import LapSRN
 
-# Parameter counts (weights, biases, PReLU slopes, BN affine, learned scalars) from
-# published_results.md §2 and §4, keyed by the scale the network runs at. They are the
-# papers' or reference figures, not what the code prints; a count may differ by 3%.
-EXPECTED_PARAMS: dict[str, dict[int, int]] = {
-    "srcnn": {2: 57_281, 3: 57_281, 4: 57_281},
-    # The reference's 12,637 is weights + biases; our 172 per-channel PReLU slopes add 1.4%.
-    "fsrcnn": {2: 12_637, 3: 12_637, 4: 12_637},
-    "espcn": {2: 21_284, 3: 22_729, 4: 24_752},
-    "vdsr": {2: 665_921, 3: 665_921, 4: 665_921},
-    "drcn": {s: 1_775_105 + 16 for s in (2, 3, 4)},  # + the 16 ensemble weights
-    "lapsrn": {2: 407_441, 4: 814_242, 8: 667_123},  # released models; x3 runs x4
-    # x4 is the reference's ~2.66M; the paper has no x2/x3, where our generalisation
-    # drops one 3x3 256->256 deconvolution (589,824 weights + 256 biases).
-    "srdensenet": {4: 2_660_000, 2: 2_660_000 - 590_080, 3: 2_660_000 - 590_080},
-    "rdn": {2: 22_123_395, 3: 22_308_035, 4: 22_271_107},
-    # x4 is the reference's SRResNet; x2 drops one [conv 64->256 + PReLU] step
-    # (147,713) and x3 replaces both steps by one conv 64->576 + PReLU (332,353).
-    "srgan": {4: 1_549_462, 2: 1_549_462 - 147_713, 3: 1_549_462 - 2 * 147_713 + 332_353},
-}
-
 CASES = [(name, scale) for name in list_models() for scale in get_spec(name).scales]
 IDS = [f"{name}-x{scale}" for name, scale in CASES]
 
@@ -63,13 +43,14 @@ def _input(spec: ModelSpec, scale: int, lr_size: tuple[int, int], batch: int = 1
 def test_every_registered_model_has_expected_counts() -> None:
     for name in list_models():
         spec = get_spec(name)
-        missing = {spec.network_scale(s) for s in spec.scales} - set(EXPECTED_PARAMS.get(name, {}))
+        missing = {spec.network_scale(s) for s in spec.scales} - set(spec.reference_parameters)
         assert not missing, f"{name}: no expected parameter count for x{sorted(missing)}"
 
 
 @pytest.mark.parametrize(("name", "scale"), CASES, ids=IDS)
 def test_parameter_count_matches_paper(name: str, scale: int) -> None:
-    expected = EXPECTED_PARAMS[name][get_spec(name).network_scale(scale)]
+    spec = get_spec(name)
+    expected = spec.reference_parameters[spec.network_scale(scale)]
     actual = count_parameters(create_model(name, scale))
     assert abs(actual - expected) <= 0.03 * expected, f"{name} x{scale}: {actual:,} vs {expected:,}"
 

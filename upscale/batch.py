@@ -11,15 +11,15 @@ from __future__ import annotations
 import glob
 import itertools
 import os
-import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Optional, Sequence, TypeVar
+from typing import BinaryIO, Iterator, Optional, Sequence
 
 from PIL import Image
 
 from .engine import LoadedModel, upscale_with
+from .files import write_atomic
 from .errors import UpscaleError, UsageError
 from .inference_options import InferenceOptions, ResolvedOptions, resolve_options
 from .image_io import DEFAULT_MAX_PIXELS, check_writable, load_for_upscale, not_a_file_reason, save_upscaled
@@ -29,8 +29,6 @@ DEFAULT_NAME = "{stem}_{model}_x{scale}.{ext}"
 NAME_FIELDS = ("stem", "model", "scale", "ext")
 FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "bmp": "BMP", "tif": "TIFF", "tiff": "TIFF"}
 """Output extensions (and ``--format`` values) -> Pillow format names."""
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -341,7 +339,8 @@ def _upscale_one(
         return save_upscaled(out, f, fmt, quality=opts.quality, icc_profile=image.icc_profile, exif=image.exif)
 
     try:
-        return [*image.notes, *write_atomic(dst, encode)]
+        # 0o666 less the umask, as any program's new file; a re-run clears a killed run's temporaries.
+        return [*image.notes, *write_atomic(dst, encode, mode=0o666, clear_stale=True)]
     except OSError as exc:
         raise UpscaleError(f"cannot write {dst}: {exc.strerror or exc}") from None
 
@@ -353,42 +352,3 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, MemoryError):
         return "out of memory (try a smaller --tile)"
     return f"{type(exc).__name__}: {text}"
-
-
-def write_atomic(path: Path, write: Callable[[BinaryIO], T]) -> T:
-    """Write through ``write(file)`` to a temporary file beside ``path``, then rename it into place.
-
-    A crash, a kill or a full disk leaves either the complete new file or the previous
-    one, never half a file. Temporaries are hidden (``.NAME.*.partial``); ones left by a
-    killed run are removed before the same output is written again.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.partial"):
-        stale.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
-    try:
-        # os.open with 0o666 honours the umask; mkstemp would leave the output private (0600).
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as f:
-            result = write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _sync_folder(path.parent)
-    return result
-
-
-def _sync_folder(folder: Path) -> None:
-    # The rename is durable only once the folder is on disk too; not every platform can.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -19,6 +19,7 @@ from typing import IO, Callable, Optional, Sequence
 from upscale.dataset_sources import SOURCES, TRANSFORMS, RemoteFile
 from upscale.download import check_digest, default_cache_dir, download_to_temp, one_line
 from upscale.errors import DatasetError, DownloadError
+from upscale.files import write_atomic
 from upscale.progress import Progress, ProgressFn, no_progress
 
 __all__ = [
@@ -143,17 +144,6 @@ def _safe_name(name: str) -> str:
     return name
 
 
-def _write_atomic(stream: IO[bytes], dest: Path) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=".extract-", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(stream, out, _CHUNK)
-        os.replace(tmp_name, dest)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
 def _member_parts(name: str, label: str) -> tuple[str, ...]:
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or (path.parts and ":" in path.parts[0]):
@@ -172,7 +162,7 @@ def _take_images(members: list[tuple[tuple[str, ...], bool, Callable[[], IO[byte
         rest = parts[strip:]
         if len(rest) == 1 and _is_image(Path(rest[0])):
             with opener() as stream:
-                _write_atomic(stream, dest_dir / rest[0])
+                write_atomic(dest_dir / rest[0], lambda out: shutil.copyfileobj(stream, out, _CHUNK))
             count += 1
     return count
 
@@ -233,13 +223,7 @@ def _jpeg_to_png(src: Path, dest: Path, expected: str, label: str) -> None:
             hint = " (a PIL built with another JPEG decoder can give other pixels)"
             check_digest(label, "pixel sha256", expected, actual, hint)
             out = img if img.mode in ("L", "RGB") else img.convert("RGB")
-            fd, tmp_name = tempfile.mkstemp(prefix=".convert-", suffix=".part", dir=dest.parent)
-            os.close(fd)
-            try:
-                out.save(tmp_name, format="PNG")
-                os.replace(tmp_name, dest)
-            finally:
-                Path(tmp_name).unlink(missing_ok=True)
+            write_atomic(dest, lambda f: out.save(f, format="PNG"))
     except (OSError, ValueError) as exc:  # PIL.UnidentifiedImageError is an OSError
         raise DownloadError(f"cannot decode downloaded {label}: {one_line(exc)}") from exc
 

@@ -16,7 +16,7 @@ import contextlib
 import copy
 import json
 import logging
-import os
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ import torch
 from ._version import __version__
 from .engine import LoadedModel
 from .errors import DependencyError, ExportError, UsageError
+from .files import write_bytes_atomic
 from .models import InputKind
 
 FORMATS = ("onnx",)
@@ -129,8 +130,8 @@ def _strip_trace_metadata(graph: Any) -> None:
             del item.metadata_props[:]
 
 
-def _max_diff(onnxruntime: Any, path: Path, net: torch.nn.Module, x: torch.Tensor) -> float:
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+def _max_diff(onnxruntime: Any, graph: bytes, net: torch.nn.Module, x: torch.Tensor) -> float:
+    session = onnxruntime.InferenceSession(graph, providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     with torch.inference_mode():
         want = net(x).numpy()
@@ -156,19 +157,19 @@ def export_onnx(
         raise UsageError(f"{path.parent} is not a folder")
     net = copy.deepcopy(model.net).float().cpu().eval().to(memory_format=torch.contiguous_format)
     exported = spec.export_module(net) if spec.export_module is not None else net
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        _export_graph(exported, _input(model, 2, TRACE_SIDES, seed=0), tmp, opset)
-        graph = onnx.load(str(tmp))
-        _strip_trace_metadata(graph.graph)
-        props = properties(model)
-        onnx.helper.set_model_props(graph, props)
-        onnx.save(graph, str(tmp))
-        check = _input(model, 1, CHECK_SIDES, seed=1)
-        diff = _max_diff(onnxruntime, tmp, net, check)  # against the network PyTorch runs, not the export form
-        os.replace(tmp, path)  # whole or not at all
-    finally:
-        tmp.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".onnx-export-", dir=path.parent) as work:
+        # The exporter writes files of its own; the graph is finished and checked before
+        # the one atomic write puts it at ``path``, whole or not at all.
+        traced = Path(work) / "graph.onnx"
+        _export_graph(exported, _input(model, 2, TRACE_SIDES, seed=0), traced, opset)
+        graph = onnx.load(str(traced))
+    _strip_trace_metadata(graph.graph)
+    props = properties(model)
+    onnx.helper.set_model_props(graph, props)
+    data = graph.SerializeToString()
+    check = _input(model, 1, CHECK_SIDES, seed=1)
+    diff = _max_diff(onnxruntime, data, net, check)  # against the network PyTorch runs, not the export form
+    write_bytes_atomic(path, data)
     layout = f"N x {spec.in_channels} x H x W"
     weight_bytes = sum(t.numel() * t.element_size() for t in net.state_dict().values())
     return ExportReport(

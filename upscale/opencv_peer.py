@@ -8,18 +8,18 @@ dropped the TensorFlow importer these ``.pb`` files need, so 4.x with contrib is
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
 from .errors import UpscaleError
+from .models import get_spec, list_models
+from .models.registry import OpenCVPeer
 
-# Our model name -> (OpenCV's algorithm name, file name pattern, scales with a file)
-PEERS: dict[str, tuple[str, str, tuple[int, ...]]] = {
-    "fsrcnn": ("fsrcnn", "FSRCNN_x{scale}.pb", (2, 3, 4)),
-    "espcn": ("espcn", "ESPCN_x{scale}.pb", (2, 3, 4)),
-    "lapsrn": ("lapsrn", "LapSRN_x{scale}.pb", (2, 4, 8)),
-}
+def peer_of(name: str, scale: int) -> Optional[OpenCVPeer]:
+    """OpenCV's model of ``name`` at ``scale``, if OpenCV has one."""
+    peer = get_spec(name).opencv_peer
+    return peer if peer is not None and scale in peer.scales else None
 
 
 def _cv2():
@@ -34,11 +34,17 @@ def _cv2():
     return cv2
 
 
+def _peer_list() -> str:
+    peers = {n: get_spec(n).opencv_peer for n in list_models()}
+    return "it has " + ", ".join(f"{n} x{'/'.join(map(str, p.scales))}" for n, p in peers.items() if p)
+
+
 def find_model_file(models_dir: Path, name: str, scale: int) -> Path:
     """The ``.pb`` file of ``name`` at ``scale`` anywhere under ``models_dir``."""
-    if name not in PEERS or scale not in PEERS[name][2]:
-        raise UpscaleError(f"OpenCV dnn_superres has no {name} x{scale} (it has fsrcnn, espcn x2-4 and lapsrn x2/4/8)")
-    pattern = PEERS[name][1].format(scale=scale)
+    peer = peer_of(name, scale)
+    if peer is None:
+        raise UpscaleError(f"OpenCV dnn_superres has no {name} x{scale} ({_peer_list()})")
+    pattern = peer.file_pattern.format(scale=scale)
     if not models_dir.is_dir():
         raise UpscaleError(f"--opencv-models {models_dir}: no such folder")
     found = sorted(models_dir.rglob(pattern))
@@ -53,7 +59,7 @@ def opencv_upscaler(models_dir: Path, name: str, scale: int) -> Callable[[np.nda
     path = find_model_file(models_dir, name, scale)
     sr = cv2.dnn_superres.DnnSuperResImpl_create()
     sr.readModel(str(path))
-    sr.setModel(PEERS[name][0], scale)
+    sr.setModel(get_spec(name).opencv_peer.algorithm, scale)  # find_model_file checked it has one
 
     def run(rgb: np.ndarray) -> np.ndarray:
         return sr.upsample(rgb[..., ::-1].copy())[..., ::-1]

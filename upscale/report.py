@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ._version import __version__
+from .files import write_bytes_atomic
 from .errors import UpscaleError
 from .evaluate import EvalResult
 from .published import published
@@ -48,9 +49,7 @@ def replace_block(path: Path, name: str, body: str) -> None:
     if not pattern.search(text):
         raise UpscaleError(f"{path} has no block <!-- upscale:{name} --> ... <!-- /upscale:{name} -->")
     new = pattern.sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(2), text)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(new, encoding="utf-8")
-    tmp.replace(path)
+    write_bytes_atomic(path, new.encode("utf-8"), mode=0o666)
 
 
 def train_step_markdown(results: Sequence[Any], command: str) -> str:

@@ -25,7 +25,7 @@ from ..bench import (
 from ..inference_options import InferenceOptions, pick_device, resolve_options
 from ..errors import UsageError, WeightsError
 from ..models import get_spec, list_models
-from ..opencv_peer import PEERS
+from ..opencv_peer import peer_of
 from ..progress import Progress
 from ..report import bench_markdown, replace_block, train_step_markdown
 from ..training.precision import Precision, cpu_has_bf16
@@ -106,7 +106,7 @@ def bench_command(
             if factor not in get_spec(name).scales:
                 continue
             results.append(run(bench_named_model, name, factor, weights, width, height, options, runs, peak))
-            if vs == "opencv" and name in PEERS and factor in PEERS[name][2]:
+            if vs == "opencv" and peer_of(name, factor) is not None:
                 results.append(run(bench_opencv, opencv_models, name, factor, width, height, runs))
         report(Progress("bench", len(names), len(names)))
     if vs == "opencv" and not any(r.model.startswith("opencv-") for r in results):

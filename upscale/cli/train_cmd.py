@@ -62,7 +62,7 @@ def train_command(
 ) -> None:
     """Train a model with its paper's recipe.
 
-    upscale/training/recipes.py lists every deviation from the papers.
+    Each model's module (upscale/models/NAME.py) states its recipe and every deviation.
     """
     (factor,) = parse_scales(scale)[:1]
     cfg = TrainConfig(

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ModelError
+from .recipe import Clip, Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
 
@@ -92,6 +93,34 @@ def build(cfg: DRCNConfig, scale: int) -> nn.Module:
     return DRCN(cfg)
 
 
+# The paper's training recipe, and in its notes where we depart from it (Adam and the
+# extendable WSD schedule everywhere: see upscale/training/recipes.py).
+RECIPE = Recipe(
+    Loss.MSE, Supervision.RECURSIVE, lr=1e-4, batch=64, patch=42, steps=200_000, weight_decay=1e-4,
+    clip=Clip.NORM, clip_value=1.0, alpha_steps=100_000,
+    notes="Paper: SGD lr 0.01, 41x41 patches, recursive supervision with alpha decaying, beta 1e-4; "
+    "we use Adam 1e-4 (WSD), gradient-norm clipping at 1, 42x42 patches (divisible by 2 and 3), "
+    "alpha falling linearly to 0 over the first 100k steps.",
+)
+
+# Published Y-channel (PSNR, SSIM or None) by (set, scale): as quoted by huangzehao/Super-Resolution.Benckmark (2-3 sources agree).
+PUBLISHED = {
+    ("Set5", 2): (37.63, 0.9588),
+    ("Set5", 3): (33.82, 0.9226),
+    ("Set5", 4): (31.53, 0.8854),
+    ("Set14", 2): (33.04, 0.9118),
+    ("Set14", 3): (29.76, 0.8311),
+    ("Set14", 4): (28.02, 0.767),
+    ("BSD100", 2): (31.85, 0.8942),
+    ("BSD100", 3): (28.8, 0.7963),
+    ("BSD100", 4): (27.23, 0.7233),
+}
+
+# Parameter counts of the paper or its reference code, by the scale the network runs at
+# (tests allow 3%): weights, biases, PReLU slopes, BN affine, learned scalars.
+REFERENCE_PARAMETERS = {s: 1_775_105 + 16 for s in (2, 3, 4)}  # + the 16 ensemble weights
+
+
 register(
     ModelSpec(
         name="drcn",
@@ -104,5 +133,8 @@ register(
         build=build,
         receptive_radius=RADIUS,
         radius_of=lambda cfg, _scale: receptive_radius(cfg),
+        recipe=RECIPE,
+        published=PUBLISHED,
+        reference_parameters=REFERENCE_PARAMETERS,
     )
 )

@@ -18,7 +18,8 @@ from typing import Literal
 from torch import Tensor, nn
 
 from .fused import Float32, conv_act
-from .registry import ColorSpace, InputKind, ModelSpec, register
+from .recipe import Loss, Recipe, Supervision
+from .registry import ColorSpace, InputKind, ModelSpec, OpenCVPeer, register
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,27 @@ def build(cfg: ESPCNConfig, scale: int) -> nn.Module:
     return ESPCN(cfg, scale)
 
 
+# The paper's training recipe, and in its notes where we depart from it (Adam and the
+# extendable WSD schedule everywhere: see upscale/training/recipes.py).
+RECIPE = Recipe(
+    Loss.MSE, Supervision.FINAL, lr=1e-3, batch=64, patch=17, steps=300_000,
+    notes="Paper: 17r HR sub-images, lr 0.01 to 1e-4 on plateaus, Gaussian-blur degradation; "
+    "we use Adam 1e-3 (WSD) and the MATLAB-bicubic degradation of the benchmarks.",
+)
+
+# Published Y-channel (PSNR, SSIM or None) by (set, scale): secondary quotations of the paper's ImageNet-trained model, PSNR only; the paper has no x2.
+PUBLISHED = {
+    ("Set5", 3): (33.0, None),
+    ("Set5", 4): (30.9, None),
+    ("Set14", 3): (29.42, None),
+    ("Set14", 4): (27.73, None),
+}
+
+# Parameter counts of the paper or its reference code, by the scale the network runs at
+# (tests allow 3%): weights, biases, PReLU slopes, BN affine, learned scalars.
+REFERENCE_PARAMETERS = {2: 21_284, 3: 22_729, 4: 24_752}
+
+
 register(
     ModelSpec(
         name="espcn",
@@ -73,5 +95,9 @@ register(
         build=build,
         receptive_radius=4,  # 2 + 1 + 1; the shuffle maps output y to LR y // scale
         scale_specific=("body.4.",),
+        recipe=RECIPE,
+        published=PUBLISHED,
+        reference_parameters=REFERENCE_PARAMETERS,
+        opencv_peer=OpenCVPeer("espcn", "ESPCN_x{scale}.pb", (2, 3, 4)),
     )
 )

@@ -20,7 +20,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .fused import Float32, in_float32
-from .registry import ColorSpace, InputKind, ModelSpec, register
+from .recipe import Loss, Recipe, Supervision
+from .registry import ColorSpace, InputKind, ModelSpec, OpenCVPeer, register
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,34 @@ def build(cfg: FSRCNNConfig, scale: int) -> nn.Module:
     return FSRCNN(cfg, scale)
 
 
+# The paper's training recipe, and in its notes where we depart from it (Adam and the
+# extendable WSD schedule everywhere: see upscale/training/recipes.py).
+RECIPE = Recipe(
+    Loss.MSE, Supervision.FINAL, lr=1e-3, batch=128, patch=16, steps=300_000,
+    scale_aug=(0.6, 0.7, 0.8, 0.9, 1.0),
+    notes="Paper: SGD 1e-3 (deconv 1e-4), LR sub-images 10/7/6 px, 91 images then General-100, "
+    "x3 first with the other scales fine-tuned from it; we use Adam 1e-3 (WSD), 16 px LR patches, "
+    "all training sets at once, each scale from scratch; augmentation as the paper (0.6-0.9 scaling, rotations).",
+)
+
+# Published Y-channel (PSNR, SSIM or None) by (set, scale): the RCAN paper (Zhang et al., ECCV 2018), Table 3.
+PUBLISHED = {
+    ("Set5", 2): (37.05, 0.956),
+    ("Set5", 3): (33.18, 0.914),
+    ("Set5", 4): (30.72, 0.866),
+    ("Set14", 2): (32.66, 0.909),
+    ("Set14", 3): (29.37, 0.824),
+    ("Set14", 4): (27.61, 0.755),
+    ("BSD100", 2): (31.53, 0.892),
+    ("BSD100", 3): (28.53, 0.791),
+    ("BSD100", 4): (26.98, 0.715),
+}
+
+# Parameter counts of the paper or its reference code, by the scale the network runs at
+# (tests allow 3%): weights, biases, PReLU slopes, BN affine, learned scalars.
+REFERENCE_PARAMETERS = {2: 12_637, 3: 12_637, 4: 12_637}  # weights + biases; our 172 per-channel PReLU slopes add 1.4%
+
+
 register(
     ModelSpec(
         name="fsrcnn",
@@ -152,5 +181,9 @@ register(
         radius_of=lambda cfg, _scale: receptive_radius(cfg),
         scale_specific=("deconv.",),
         export_module=DeconvolutionFSRCNN,
+        recipe=RECIPE,
+        published=PUBLISHED,
+        reference_parameters=REFERENCE_PARAMETERS,
+        opencv_peer=OpenCVPeer("fsrcnn", "FSRCNN_x{scale}.pb", (2, 3, 4)),
     )
 )

@@ -28,7 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ModelError
-from .registry import ColorSpace, InputKind, ModelSpec, register
+from .recipe import Loss, Recipe, Supervision
+from .registry import ColorSpace, InputKind, ModelSpec, OpenCVPeer, register
 
 NETWORK_SCALES = (2, 4, 8)
 
@@ -132,6 +133,36 @@ def build(cfg: LapSRNConfig, scale: int) -> nn.Module:
     return LapSRN(cfg, scale)
 
 
+# The paper's training recipe, and in its notes where we depart from it (Adam and the
+# extendable WSD schedule everywhere: see upscale/training/recipes.py).
+RECIPE = Recipe(
+    Loss.CHARBONNIER, Supervision.LEVELS, lr=1e-4, batch=64, patch=32, steps=300_000,
+    scale_aug=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+    notes="Paper: SGD lr 1e-5 halved every 50 epochs, 128 px HR patches, Charbonnier at every level; "
+    "we use Adam 1e-4 (WSD) with the same patches (LR 32 at x4) and losses.",
+)
+
+# Published Y-channel (PSNR, SSIM or None) by (set, scale): the RDN paper (Zhang et al., CVPR 2018), Table 3.
+PUBLISHED = {
+    ("Set5", 2): (37.52, 0.9591),
+    ("Set5", 3): (33.82, 0.9227),
+    ("Set5", 4): (31.54, 0.8855),
+    ("Set5", 8): (26.15, 0.738),
+    ("Set14", 2): (33.08, 0.913),
+    ("Set14", 3): (29.79, 0.832),
+    ("Set14", 4): (28.19, 0.772),
+    ("Set14", 8): (24.35, 0.62),
+    ("BSD100", 2): (31.8, 0.895),
+    ("BSD100", 3): (28.82, 0.7973),
+    ("BSD100", 4): (27.32, 0.728),
+    ("BSD100", 8): (24.54, 0.586),
+}
+
+# Parameter counts of the paper or its reference code, by the scale the network runs at
+# (tests allow 3%): weights, biases, PReLU slopes, BN affine, learned scalars.
+REFERENCE_PARAMETERS = {2: 407_441, 4: 814_242, 8: 667_123}  # released models; x3 runs x4
+
+
 register(
     ModelSpec(
         name="lapsrn",
@@ -145,5 +176,9 @@ register(
         receptive_radius=RADIUS,  # 17, from x4 (x2: 12, x8: 11)
         radius_of=lambda cfg, scale: _scale_radius(_depth(cfg, scale), int(math.log2(scale))),
         scale_map={3: 4},
+        recipe=RECIPE,
+        published=PUBLISHED,
+        reference_parameters=REFERENCE_PARAMETERS,
+        opencv_peer=OpenCVPeer("lapsrn", "LapSRN_x{scale}.pb", (2, 4, 8)),
     )
 )

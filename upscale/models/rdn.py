@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .recipe import Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
 
@@ -106,6 +107,32 @@ def build(cfg: RDNConfig, scale: int) -> nn.Module:
     return RDN(cfg, scale)
 
 
+# The paper's training recipe, and in its notes where we depart from it (Adam and the
+# extendable WSD schedule everywhere: see upscale/training/recipes.py).
+RECIPE = Recipe(
+    Loss.L1, Supervision.FINAL, lr=1e-4, batch=16, patch=48, steps=300_000,
+    notes="Paper: DIV2K, L1, Adam 1e-4 halved every 200k of 1M iterations, 32-48 px LR patches, "
+    "x3/x4 fine-tuned from x2; we hold 1e-4 and decay at the end (WSD), and have far less data.",
+)
+
+# Published Y-channel (PSNR, SSIM or None) by (set, scale): the RDN paper (Zhang et al., CVPR 2018), Table 3.
+PUBLISHED = {
+    ("Set5", 2): (38.24, 0.9614),
+    ("Set5", 3): (34.71, 0.9296),
+    ("Set5", 4): (32.47, 0.899),
+    ("Set14", 2): (34.01, 0.9212),
+    ("Set14", 3): (30.57, 0.8468),
+    ("Set14", 4): (28.81, 0.7871),
+    ("BSD100", 2): (32.34, 0.9017),
+    ("BSD100", 3): (29.26, 0.8093),
+    ("BSD100", 4): (27.72, 0.7419),
+}
+
+# Parameter counts of the paper or its reference code, by the scale the network runs at
+# (tests allow 3%): weights, biases, PReLU slopes, BN affine, learned scalars.
+REFERENCE_PARAMETERS = {2: 22_123_395, 3: 22_308_035, 4: 22_271_107}
+
+
 register(
     ModelSpec(
         name="rdn",
@@ -118,5 +145,8 @@ register(
         receptive_radius=RADIUS,
         radius_of=lambda cfg, _scale: receptive_radius(cfg),
         scale_specific=("upsample.",),
+        recipe=RECIPE,
+        published=PUBLISHED,
+        reference_parameters=REFERENCE_PARAMETERS,
     )
 )

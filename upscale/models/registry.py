@@ -10,11 +10,12 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from torch import nn
 
 from ..errors import ModelError, UnknownModelError, UnsupportedScaleError
+from .recipe import Recipe
 
 
 class InputKind(str, Enum):
@@ -29,6 +30,15 @@ class ColorSpace(str, Enum):
 
     Y = "y"  # BT.601 studio-swing luma; chroma is bicubic-upsampled
     RGB = "rgb"
+
+
+@dataclass(frozen=True)
+class OpenCVPeer:
+    """OpenCV's dnn_superres model of the same network: its algorithm name, file pattern and scales."""
+
+    algorithm: str
+    file_pattern: str  # with {scale}
+    scales: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -62,6 +72,13 @@ class ModelSpec:
     # from its parameters on every call (FSRCNN's subpixel deconvolution): traced, that
     # derivation would land in the graph. Same outputs, to float32 rounding.
     export_module: Optional[Callable[[nn.Module], nn.Module]] = None
+    # What the model's module knows about its paper: the training recipe, the published
+    # Y-channel (PSNR, SSIM) by (set, scale), the parameter counts of the paper or its
+    # reference code by network scale, and OpenCV's dnn_superres model of the same network.
+    recipe: Optional[Recipe] = None
+    published: Mapping[tuple[str, int], tuple[float, Optional[float]]] = field(default_factory=dict)
+    reference_parameters: Mapping[int, int] = field(default_factory=dict)
+    opencv_peer: Optional["OpenCVPeer"] = None
 
     @property
     def pre_upsampled(self) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from ..errors import ModelError
+from .recipe import Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
 
@@ -69,6 +70,32 @@ def build(cfg: SRCNNConfig, scale: int) -> nn.Module:
     return SRCNN(cfg)
 
 
+# The paper's training recipe, and in its notes where we depart from it (Adam and the
+# extendable WSD schedule everywhere: see upscale/training/recipes.py).
+RECIPE = Recipe(
+    Loss.MSE, Supervision.FINAL, lr=3e-4, batch=128, patch=33, steps=300_000,
+    notes="Paper: SGD lr 1e-4 (1e-5 last layer) for 15M iterations on 33x33 sub-images; "
+    "we use Adam 3e-4 (WSD schedule), 'same' padding and the whole patch as target.",
+)
+
+# Published Y-channel (PSNR, SSIM or None) by (set, scale): the RDN paper (Zhang et al., CVPR 2018), Table 3.
+PUBLISHED = {
+    ("Set5", 2): (36.66, 0.9542),
+    ("Set5", 3): (32.75, 0.909),
+    ("Set5", 4): (30.48, 0.8628),
+    ("Set14", 2): (32.45, 0.9067),
+    ("Set14", 3): (29.3, 0.8215),
+    ("Set14", 4): (27.5, 0.7513),
+    ("BSD100", 2): (31.36, 0.8879),
+    ("BSD100", 3): (28.41, 0.7863),
+    ("BSD100", 4): (26.9, 0.7101),
+}
+
+# Parameter counts of the paper or its reference code, by the scale the network runs at
+# (tests allow 3%): weights, biases, PReLU slopes, BN affine, learned scalars.
+REFERENCE_PARAMETERS = {2: 57_281, 3: 57_281, 4: 57_281}
+
+
 register(
     ModelSpec(
         name="srcnn",
@@ -80,5 +107,8 @@ register(
         build=build,
         receptive_radius=RADIUS,  # 4 + 2 + 2 for the 9-5-5 kernels
         radius_of=lambda cfg, _scale: receptive_radius(cfg),
+        recipe=RECIPE,
+        published=PUBLISHED,
+        reference_parameters=REFERENCE_PARAMETERS,
     )
 )

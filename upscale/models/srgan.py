@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from .recipe import AdversarialRecipe, Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
 
@@ -138,6 +139,31 @@ def build(cfg: SRResNetConfig, scale: int) -> nn.Module:
     return SRResNet(cfg, scale)
 
 
+# The paper's training recipe, and in its notes where we depart from it (Adam and the
+# extendable WSD schedule everywhere: see upscale/training/recipes.py).
+RECIPE = Recipe(
+    Loss.MSE, Supervision.FINAL, lr=1e-4, batch=16, patch=24, steps=300_000,
+    adversarial=AdversarialRecipe(),
+    notes="SRResNet (MSE) pre-training, paper: 350k ImageNet images, 96 px HR patches, Adam 1e-4, "
+    "1M iterations; targets in [0, 1] rather than [-1, 1]. The adversarial phase (--gan) alternates "
+    "one discriminator and one generator update, content loss VGG54 when VGG19 weights are on disk, "
+    "else MSE (the paper's SRGAN-MSE variant), plus 1e-3 x the adversarial loss.",
+)
+
+# Published Y-channel (PSNR, SSIM or None) by (set, scale): the SRGAN paper (Ledig et al., CVPR 2017), Table 2 (SRResNet; its SSIM is on another scale).
+PUBLISHED = {
+    ("Set5", 4): (32.05, None),
+    ("Set14", 4): (28.49, None),
+    ("BSD100", 4): (27.58, None),
+}
+
+# Parameter counts of the paper or its reference code, by the scale the network runs at
+# (tests allow 3%): weights, biases, PReLU slopes, BN affine, learned scalars.
+REFERENCE_PARAMETERS = {4: 1_549_462, 2: 1_549_462 - 147_713, 3: 1_549_462 - 2 * 147_713 + 332_353}
+# x4 is the reference's SRResNet; x2 drops one [conv 64->256 + PReLU] step
+# (147,713) and x3 replaces both steps by one conv 64->576 + PReLU (332,353).
+
+
 register(
     ModelSpec(
         name="srgan",
@@ -152,5 +178,8 @@ register(
         radius_of=lambda cfg, _scale: receptive_radius(cfg),
         discriminator=Discriminator,
         scale_specific=("upsample.",),
+        recipe=RECIPE,
+        published=PUBLISHED,
+        reference_parameters=REFERENCE_PARAMETERS,
     )
 )

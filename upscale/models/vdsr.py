@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from ..errors import ModelError
+from .recipe import Clip, Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
 
@@ -63,6 +64,33 @@ def build(cfg: VDSRConfig, scale: int) -> nn.Module:
     return VDSR(cfg)
 
 
+# The paper's training recipe, and in its notes where we depart from it (Adam and the
+# extendable WSD schedule everywhere: see upscale/training/recipes.py).
+RECIPE = Recipe(
+    Loss.MSE, Supervision.FINAL, lr=1e-4, batch=64, patch=48, steps=300_000, weight_decay=1e-4,
+    clip=Clip.ADJUSTABLE, clip_value=0.4, multi_scale=(2, 3, 4),
+    notes="Paper: SGD lr 0.1 /10 every 20 epochs, 41x41 patches, adjustable clipping theta/lr; "
+    "we use Adam 1e-4 (WSD), 48x48 patches (divisible by 2, 3 and 4), the same clipping rule.",
+)
+
+# Published Y-channel (PSNR, SSIM or None) by (set, scale): as quoted by huangzehao/Super-Resolution.Benckmark (2-3 sources agree).
+PUBLISHED = {
+    ("Set5", 2): (37.53, 0.9587),
+    ("Set5", 3): (33.66, 0.9213),
+    ("Set5", 4): (31.35, 0.8838),
+    ("Set14", 2): (33.03, 0.9124),
+    ("Set14", 3): (29.77, 0.8314),
+    ("Set14", 4): (28.01, 0.7674),
+    ("BSD100", 2): (31.9, 0.896),
+    ("BSD100", 3): (28.82, 0.7976),
+    ("BSD100", 4): (27.29, 0.7251),
+}
+
+# Parameter counts of the paper or its reference code, by the scale the network runs at
+# (tests allow 3%): weights, biases, PReLU slopes, BN affine, learned scalars.
+REFERENCE_PARAMETERS = {2: 665_921, 3: 665_921, 4: 665_921}
+
+
 register(
     ModelSpec(
         name="vdsr",
@@ -76,5 +104,8 @@ register(
         receptive_radius=RADIUS,
         radius_of=lambda cfg, _scale: receptive_radius(cfg),
         multi_scale=True,
+        recipe=RECIPE,
+        published=PUBLISHED,
+        reference_parameters=REFERENCE_PARAMETERS,
     )
 )
