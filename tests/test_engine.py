@@ -33,6 +33,8 @@ def models():
     return get
 
 
+# Slow: RDN and DRCN run whole and tiled.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_models())
 def test_tiled_equals_untiled(name, models):
     spec = get_spec(name)

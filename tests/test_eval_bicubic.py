@@ -27,6 +27,8 @@ PUBLISHED = {
 }
 
 
+# Slow: the whole of BSD100 at three scales, the only way to match the published cells.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["Set5", "Set14", "BSD100"])
 def test_bicubic_reproduces_published_table(name, shared_set):
     folder = shared_set(name)

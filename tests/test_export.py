@@ -37,6 +37,8 @@ def _scale(name: str) -> int:
     return 2 if 2 in scales else scales[0]
 
 
+# Slow: every model is exported and run in ONNX Runtime (RDN alone about 30 s).
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_models())
 def test_export_runs_in_onnx_runtime_at_any_size(name: str, tmp_path) -> None:
     torch.manual_seed(0)

@@ -181,6 +181,8 @@ def _run(command: str, readme_form: str, cwd: Path, env: dict[str, str], cli) ->
     assert result.exit_code == 0, f"{readme_form}\n{result.output[-2000:]}"
 
 
+# Slow: each README command for real, training and benchmarks included (a few minutes in all).
+@pytest.mark.slow
 @pytest.mark.parametrize("scenario", readme_scenarios(), ids=lambda s: s[0][:60])
 def test_readme_command_runs(scenario, tmp_path, monkeypatch, shared_set, cli):
     if any("../shared/peers" in c for c in scenario) and not PEERS.is_dir():

@@ -95,6 +95,8 @@ def test_toysr_evaluates_and_tiles_through_the_command_line(cli, tmp_path, rando
     assert torch.allclose(upscale_image(x, model, tile=6), upscale_image(x, model, tile=0), atol=1e-6)
 
 
+# Slow: the registry-wide test files again, in a fresh process, for the toy's cases.
+@pytest.mark.slow
 def test_a_tenth_architecture_needs_no_edit_outside_its_module():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")]))}
     args = [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "-p", "test_toy_architecture",

@@ -53,6 +53,8 @@ def tiny_config(name, data, out, **kw):
     return TrainConfig(**{**base, **kw})
 
 
+# Slow: RDN, DRCN and SRDenseNet take real optimiser steps.
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_learns_on_a_fixed_batch(name, one_image, tmp_path):
     # A 24x24 image and a 24 px HR patch without augmentation: every step sees the same
@@ -64,6 +66,8 @@ def test_every_model_learns_on_a_fixed_batch(name, one_image, tmp_path):
     assert np.mean(losses[-3:]) < np.mean(losses[:3]), losses
 
 
+# Slow: 800 real training steps, the fewest that reliably clear bicubic by 2 dB.
+@pytest.mark.slow
 def test_fsrcnn_overfits_one_image_well_above_bicubic(one_image, tmp_path):
     data = one_image(48)
     cfg = tiny_config("fsrcnn", data, tmp_path / "run", val=str(data), steps=800, batch=4, patch=24,
@@ -135,6 +139,8 @@ def test_ddp_two_gloo_processes(one_image, tmp_path):
     assert sum(1 for r in records if r.get("event") == "start") == 1  # rank 0 alone writes
 
 
+# Slow: SRResNet plus its discriminator, a few steps of each phase.
+@pytest.mark.slow
 def test_srgan_adversarial_phase_from_srresnet(one_image, tmp_path):
     data = one_image(48)
     pre = tiny_config("srgan", data, tmp_path / "pre", steps=3, patch=12, export=tmp_path / "w")

@@ -55,6 +55,7 @@ def _build_wheel(tmp_path: Path) -> Path:
 
 # Slow (about 10 s on 2 cores): it builds a wheel, installs it and starts Python twice,
 # each importing torch. It is the only test that runs the package as pip installs it.
+@pytest.mark.slow
 def test_wheel_holds_small_weights_and_upscales_with_them(tmp_path):
     wheel = _build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
