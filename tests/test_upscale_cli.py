@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from upscale.models import list_models
+
 
 
 def make_image(path, size=(20, 16), mode="RGB"):
