@@ -11,7 +11,6 @@ from PIL import Image
 from upscale.models import list_models
 
 
-
 def make_image(path, size=(20, 16), mode="RGB"):
     arr = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
     Image.fromarray(arr).convert(mode).save(path)
