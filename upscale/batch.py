@@ -296,14 +296,15 @@ def upscale_files(
     jobs: list[Job],
     model: LoadedModel,
     opts: OutputOptions = OutputOptions(),
-    engine: InferenceOptions = InferenceOptions(),
+    engine: Optional[ResolvedOptions] = None,
     progress: ProgressFn = no_progress,
 ) -> Iterator[FileResult]:
     """One result per job, in order, as each finishes; a failure is reported and the batch goes on.
 
     KeyboardInterrupt passes through once the current file's temporary output is removed.
     """
-    resolved = resolve_options(engine)  # once: a device that is not there fails before the first file
+    # Resolved by the caller once for every scale and batch (default: auto device and precision).
+    resolved = engine if engine is not None else resolve_options(InferenceOptions())
     for i, job in enumerate(jobs):
         progress(Progress("files", i, len(jobs), job.src.name))
         yield _run_job(job, model, opts, resolved, progress)

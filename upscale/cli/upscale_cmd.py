@@ -114,8 +114,9 @@ def upscale_command(
     """
     factors = parse_scales(scale)
     parts = parse_shard(shard)
-    engine = InferenceOptions(tile=tile, tile_pad=tile_pad, device=device, precision=precision, alpha=alpha)
-    resolve_options(engine)  # a device that is not there fails before any model loads
+    # Resolved once, before any model loads: a device that is not there fails first.
+    asked = InferenceOptions(tile=tile, tile_pad=tile_pad, device=device, precision=precision, alpha=alpha)
+    engine = resolve_options(asked)
     found = expand_inputs(inputs, recursive)
     options = OutputOptions(out, name, fmt and fmt.lower(), quality, overwrite, max_pixels)
     check_scales(options, factors)
