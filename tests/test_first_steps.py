@@ -165,3 +165,11 @@ def test_zoo_reports_progress_over_the_whole_zoo(shipped, shared_set):
     overall = [(e.done, e.total) for e in events if e.task == "zoo"]
     assert overall == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]
     assert len(rows) == 4
+
+
+def test_training_warnings_print_as_one_line(capsys):
+    from upscale.cli.train_cmd import _show
+
+    _show({"warning": "x/302003.jpg: excluded from training (" + "a long reason [with brackets] " * 8 + ")"})
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "[with brackets]" in err

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from ..training.precision import Precision
 from ..training.trainer import TrainConfig, train
@@ -17,7 +18,8 @@ from .options import parse_duration, parse_names, parse_scales
 def _show(record: dict) -> None:
     """One plain line per log record on stderr (above the bar when there is one)."""
     if "warning" in record:
-        err_console.print(f"[yellow]warning:[/] {record['warning']}", highlight=False)
+        # One line, however narrow the terminal or log; the message is text, not markup.
+        err_console.print(f"[yellow]warning:[/] {escape(str(record['warning']))}", highlight=False, soft_wrap=True)
         return
     text = " ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items())
     err_console.print(text, highlight=False, markup=False, soft_wrap=True)
