@@ -24,7 +24,7 @@ from upscale.progress import Progress, ProgressFn, no_progress
 
 __all__ = [
     "IMAGE_EXTENSIONS", "KNOWN_SETS", "SOURCES", "BenchmarkSet", "RemoteFile",
-    "default_cache_dir", "fetch_set", "list_images", "pixel_sha256", "resolve_set",
+    "fetch_set", "list_images", "pixel_sha256", "resolve_set",
 ]
 
 KNOWN_SETS: tuple[str, ...] = ("Set5", "Set14", "BSD100", "Urban100", "Manga109")

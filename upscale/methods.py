@@ -9,7 +9,6 @@ MATLAB's ``imresize`` of the uint8 HR makes, and are measured on Y of their uint
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -18,7 +17,7 @@ import torch
 
 from .baseline import bicubic_planes
 from .degrade import degrade
-from .engine import LoadedModel, load_model, upscale_with, weights_path
+from .engine import LoadedModel, load_model, upscale_with
 from .evaluate import PlanesFn, measured_plane
 from .inference_options import InferenceOptions, resolve_options
 from .metrics import quantize
@@ -46,20 +45,14 @@ def network_planes(model: LoadedModel, options: InferenceOptions = InferenceOpti
 def resolve_method(
     name: str, scales: Sequence[int], weights: Optional[Path] = None, options: InferenceOptions = InferenceOptions()
 ) -> PlanesFn:
-    """The planes function of a baseline or of a registered network (weights loaded per scale).
+    """The planes function of a baseline or of a registered network at each of ``scales``.
 
-    Every scale's weights are looked up now, so that a missing file is reported before
-    a benchmark set is fetched or an hour of evaluation runs.
+    Every scale's network is loaded now, once, so that a missing weights file is
+    reported before a benchmark set is fetched or an hour of evaluation runs.
     """
     key = name.lower()
     if key in BASELINES:
         return BASELINES[key]
     spec = get_spec(key)
-    for scale in scales:
-        weights_path(spec, scale, weights)
-
-    @lru_cache(maxsize=None)
-    def at_scale(scale: int) -> PlanesFn:
-        return network_planes(load_model(spec.name, scale, weights), options)
-
-    return lambda hr, scale: at_scale(scale)(hr, scale)
+    at_scale = {scale: network_planes(load_model(spec.name, scale, weights), options) for scale in scales}
+    return lambda hr, scale: at_scale[scale](hr, scale)

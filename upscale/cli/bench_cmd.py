@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import torch
 import typer
@@ -23,7 +23,7 @@ from ..bench import (
     matmul_peak_tflops,
 )
 from ..inference_options import InferenceOptions, pick_device, resolve_options
-from ..errors import UsageError, WeightsError
+from ..errors import UsageError
 from ..models import get_spec, list_models
 from ..opencv_peer import peer_of
 from ..progress import Progress
