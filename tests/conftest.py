@@ -53,7 +53,7 @@ def _write_random_weights(folder: Path, name: str, scale: int, seed: int = 0) ->
 
     from upscale import create_model
     from upscale.models import get_spec
-    from upscale.weights import describe, save_weights
+    from upscale.hub.weights import describe, save_weights
 
     torch.manual_seed(seed)
     spec = get_spec(name)

@@ -18,10 +18,10 @@ import pytest
 from PIL import Image, ImageCms, ImageOps
 
 from upscale import upscale_image
-from upscale.engine import from_module
+from upscale.inference.loading import from_module
 from upscale.errors import ImageReadError, UsageError
-from upscale.image_io import encode_png16, load_for_upscale, pil_to_array
-from upscale.resize import matlab_imresize
+from upscale.imaging.image_io import encode_png16, load_for_upscale, pil_to_array
+from upscale.imaging.resize import matlab_imresize
 
 RNG = np.random.default_rng(7)
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

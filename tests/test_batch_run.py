@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import upscale.batch as batch
-from upscale.batch import Inputs, InputFile, Job, OutputOptions, expand_inputs, plan_jobs, take_shard
+import upscale.batch.run as batch_run
+from upscale.batch.inputs import Inputs, InputFile, expand_inputs
+from upscale.batch.plan import Job, OutputOptions, plan_jobs, take_shard
 from upscale.errors import UsageError
 
 
@@ -133,7 +134,7 @@ def test_a_failed_write_keeps_the_previous_output_and_the_batch_goes_on(run, tmp
     a, b = image(tmp_path / "a.png"), image(tmp_path / "b.png")
     previous = tmp_path / "a_espcn_x2.png"
     previous.write_bytes(b"the previous output")
-    real, calls = batch.save_upscaled, []
+    real, calls = batch_run.save_upscaled, []
 
     def disk_full_for_a(pixels, dest, fmt, **kw):
         calls.append(fmt)
@@ -142,7 +143,7 @@ def test_a_failed_write_keeps_the_previous_output_and_the_batch_goes_on(run, tmp
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(pixels, dest, fmt, **kw)
 
-    monkeypatch.setattr(batch, "save_upscaled", disk_full_for_a)
+    monkeypatch.setattr(batch_run, "save_upscaled", disk_full_for_a)
     result, rows = run(a, b, "--overwrite")
     assert result.exit_code == 1 and [r["status"] for r in rows] == ["failed", "ok"]
     assert "No space left on device" in rows[0]["error"]
@@ -163,7 +164,7 @@ def test_read_only_output_folder(run, tmp_path, monkeypatch):
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
             return real_open(path, flags, *args, **kwargs)
 
-        monkeypatch.setattr(batch.os, "open", guarded)
+        monkeypatch.setattr(os, "open", guarded)
     try:
         result, rows = run(tmp_path / "in", "-r", "-o", tmp_path / "out")
     finally:

@@ -18,7 +18,7 @@ from PIL import Image
 
 from upscale import create_model
 from upscale.models import get_spec
-from upscale.weights import describe, save_weights
+from upscale.hub.weights import describe, save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 COUNT = 40

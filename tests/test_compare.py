@@ -8,7 +8,7 @@ from PIL import Image
 
 from upscale import create_model
 from upscale.models import get_spec
-from upscale.weights import describe, save_weights
+from upscale.hub.weights import describe, save_weights
 
 
 def test_compare_bicubic_and_a_network(cli, tmp_path):

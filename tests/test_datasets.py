@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from upscale import datasets
-from upscale.dataset_sources import BSD100_JPEG_PIXELS, BSD100_PNG, SOURCES
-from upscale.datasets import (
+from upscale.evaluation import datasets
+from upscale.evaluation.dataset_sources import BSD100_JPEG_PIXELS, BSD100_PNG, SOURCES
+from upscale.evaluation.datasets import (
     KNOWN_SETS,
     BenchmarkSet,
     RemoteFile,

@@ -8,14 +8,15 @@ import torch
 from PIL import Image
 
 from upscale import create_model, list_models, load_model, upscale_image
-from upscale.engine import activation_floats_per_pixel, auto_tile, from_module
-from upscale.color import rgb_to_ycbcr
+from upscale.inference.memory import activation_floats_per_pixel, auto_tile
+from upscale.inference.loading import from_module
+from upscale.imaging.color import rgb_to_ycbcr
 from upscale.errors import UsageError, WeightsError
 from upscale.models import get_spec
-from upscale.pipeline import make_pipeline, pipeline_radius
-from upscale.resize import matlab_imresize
-from upscale.tiling import plan_tiles
-from upscale.weights import describe, save_weights
+from upscale.inference.pipeline import make_pipeline, pipeline_radius
+from upscale.imaging.resize import matlab_imresize
+from upscale.inference.tiling import plan_tiles
+from upscale.hub.weights import describe, save_weights
 
 CASES = [(name, scale) for name in list_models() for scale in get_spec(name).scales]
 
@@ -167,7 +168,7 @@ def test_auto_tile_whole_for_small_images_and_bounded_for_huge(models):
 def test_cuda_out_of_memory_halves_the_tile(monkeypatch):
     # The pipeline "runs out of memory" on crops larger than 20x20; the engine must
     # retry with smaller tiles and still produce the untiled result.
-    import upscale.engine as engine
+    import upscale.inference.engine as engine
 
     real = engine.make_pipeline
     seen = []
@@ -193,7 +194,7 @@ def test_cuda_out_of_memory_halves_the_tile(monkeypatch):
 
 
 def test_batched_tiles_equal_one_tile_per_pass(models):
-    from upscale.tiling import batch_tiles, run_tiled
+    from upscale.inference.tiling import batch_tiles, run_tiled
 
     model = models("fsrcnn", 3)
     pipeline = make_pipeline(model.spec, model.net, 3)
@@ -222,13 +223,13 @@ def test_batched_tiles_equal_one_tile_per_pass(models):
 
 
 def test_tile_batch_is_one_on_the_cpu(models):
-    from upscale.engine import tile_batch
+    from upscale.inference.memory import tile_batch
 
     assert tile_batch(models("fsrcnn", 4), torch.device("cpu"), 64, 8) == 1
 
 
 def test_auto_precision_is_fp16_on_gpus_and_fp32_on_the_cpu():
-    from upscale.inference_options import pick_autocast
+    from upscale.inference.options import pick_autocast
 
     assert pick_autocast("auto", torch.device("cuda")) is torch.float16
     assert pick_autocast(None, torch.device("mps")) is torch.float16
@@ -256,7 +257,7 @@ def test_a_tile_that_overflows_fp16_is_redone_in_fp32():
 def test_the_engine_never_changes_a_network_handed_to_it():
     """from_module copies: the caller's network keeps its mode, memory format and parameters."""
     from upscale import create_model
-    from upscale.engine import from_module
+    from upscale.inference.loading import from_module
 
     net = create_model("espcn", 2).train()
     before = {k: (v.stride(), v.device, v.clone()) for k, v in net.state_dict().items()}

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from upscale.baseline import bicubic_planes
-from upscale.datasets import BenchmarkSet, list_images
-from upscale.evaluate import evaluate
+from upscale.evaluation.bicubic import bicubic_planes
+from upscale.evaluation.datasets import BenchmarkSet, list_images
+from upscale.evaluation.evaluate import evaluate
 
 # Published bicubic (Set5 / Set14 / BSD100, Y channel): RDN (CVPR 2018) Table 3.
 # Set14 x3/x4 SSIM: the published 0.7742 / 0.7027 come from an older pipeline that no

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from upscale.engine import from_module, load_model
+from upscale.inference.loading import from_module, load_model
 from upscale.errors import DependencyError, UsageError
 from upscale.models import InputKind, get_spec, list_models
-from upscale.onnx_export import export_onnx
+from upscale.inference.onnx_export import export_onnx
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

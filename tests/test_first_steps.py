@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from upscale.errors import UsageError, WeightsError
-from upscale.manifest import make_entry, write_manifest
-from upscale.model_choice import choose_model, shipped_models
+from upscale.hub.manifest import make_entry, write_manifest
+from upscale.hub.choice import choose_model, shipped_models
 
 
 def make_image(path, size=(20, 16)):
@@ -78,20 +78,20 @@ def test_what_cannot_run_is_one_line_that_says_why(cli, shipped, tmp_path, args,
 
 def test_eval_reports_missing_weights_before_looking_for_data(cli, shipped, tmp_path, monkeypatch):
     monkeypatch.setenv("UPSCALE_DATA", str(tmp_path / "no-data"))
-    monkeypatch.setattr("upscale.datasets.fetch_set", lambda *a, **k: pytest.fail("a download was tried"))
+    monkeypatch.setattr("upscale.evaluation.datasets.fetch_set", lambda *a, **k: pytest.fail("a download was tried"))
     result = cli(["eval", "--model", "lapsrn", "--set", "Set14", "-x", "4"])
     assert result.exit_code == 1
     assert "no shipped weights for lapsrn x4" in result.stderr
 
 
 def test_a_failed_download_says_where_sets_are_looked_up(tmp_path, monkeypatch):
-    from upscale.datasets import resolve_set
+    from upscale.evaluation.datasets import resolve_set
     from upscale.errors import DownloadError
 
     def offline(*_args, **_kw):
         raise DownloadError("cannot download baboon.png: Temporary failure in name resolution")
 
-    monkeypatch.setattr("upscale.datasets.fetch_set", offline)
+    monkeypatch.setattr("upscale.evaluation.datasets.fetch_set", offline)
     with pytest.raises(DownloadError) as caught:
         resolve_set("Set14", data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
     text = str(caught.value)
@@ -147,7 +147,7 @@ def test_bench_against_opencv_needs_a_models_folder(cli, monkeypatch):
 
 
 def test_demo_shows_the_best_shipped_models_next_to_bicubic(shipped, tmp_path):
-    from upscale.demo import run_demo
+    from upscale.reports.demo import run_demo
 
     result = run_demo(tmp_path / "demo", scale=3, size=64)
     assert [s.method for s in result.scores] == ["bicubic", "espcn", "fsrcnn"]
@@ -155,8 +155,8 @@ def test_demo_shows_the_best_shipped_models_next_to_bicubic(shipped, tmp_path):
 
 
 def test_zoo_reports_progress_over_the_whole_zoo(shipped, shared_set):
-    from upscale.datasets import BenchmarkSet, list_images
-    from upscale.zoo import zoo_rows
+    from upscale.evaluation.datasets import BenchmarkSet, list_images
+    from upscale.reports.zoo import zoo_rows
 
     folder = shared_set("Set5")
     bench = BenchmarkSet("Set5", folder, list_images(folder)[:1])

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
-from upscale.batch import expand_inputs
+from upscale.batch.inputs import expand_inputs
 from upscale.errors import ImageReadError
-from upscale.image_io import load_for_upscale
+from upscale.imaging.image_io import load_for_upscale
 
 STDERR_LINE = re.compile(r"(error|failed|note|ok|skipped): .+|\d+ ok, \d+ skipped, \d+ failed in .+")
 """Every line the batch prints on stderr (progress is off outside a terminal)."""

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from upscale.layout import channels_last, channels_last_module
+from upscale.imaging.layout import channels_last, channels_last_module
 from upscale.models import create_model, get_spec
 
 

@@ -9,13 +9,13 @@ import pytest
 from PIL import Image
 
 from upscale import load_model
-from upscale.datasets import BenchmarkSet, list_images
-from upscale.evaluate import evaluate
-from upscale.inference_options import InferenceOptions, InferencePrecision
-from upscale.manifest import read_manifest, sha256_file
-from upscale.methods import network_planes
-from upscale.weights import REPO_WEIGHTS
-from upscale.zoo import precision_drift
+from upscale.evaluation.datasets import BenchmarkSet, list_images
+from upscale.evaluation.evaluate import evaluate
+from upscale.inference.options import InferenceOptions, InferencePrecision
+from upscale.hub.manifest import read_manifest, sha256_file
+from upscale.evaluation.restorers import network_planes
+from upscale.hub.weights import REPO_WEIGHTS
+from upscale.reports.zoo import precision_drift
 
 SHIPPED = read_manifest(REPO_WEIGHTS)
 

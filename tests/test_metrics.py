@@ -8,9 +8,9 @@ import numpy as np
 import torch
 import pytest
 
-from upscale.color import rgb_to_y, rgb_to_ycbcr, ycbcr_planes_to_rgb, ycbcr_to_rgb
+from upscale.imaging.color import rgb_to_y, rgb_to_ycbcr, ycbcr_planes_to_rgb, ycbcr_to_rgb
 from upscale.errors import UsageError
-from upscale.metrics import modcrop, psnr, quantize, shave, ssim
+from upscale.evaluation.metrics import modcrop, psnr, quantize, shave, ssim
 
 
 def test_identical_images():

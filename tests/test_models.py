@@ -14,14 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from upscale.errors import ModelError
-from upscale.models import (
-    InputKind,
-    ModelSpec,
-    count_parameters,
-    create_model,
-    get_spec,
-    list_models,
-)
+from upscale.models import InputKind, ModelSpec, count_parameters, create_model, get_spec, list_models
 from upscale.models.drcn import DRCN
 from upscale.models.lapsrn import LapSRN
 

@@ -33,6 +33,7 @@ MENTIONS = {
     "upscale bench --train",
     "upscale train",
     "upscale train --export",
+    "upscale gpu-check",
 }
 # The set-up commands: .ci/run runs them on a fresh machine (checked below).
 CI_ONLY = {
@@ -85,6 +86,8 @@ LEAVES = {
         "upscaled/img0_fsrcnn_x4.png", "upscaled/sub/img1_fsrcnn_x4.png"],
     "upscale train --model fsrcnn -x 3 --data DIR --steps 300000 --decay-steps 0 --time-limit 2h30m --out "
     "~/runs/fsrcnn_x3 --export ~/runs/export": ["runs/fsrcnn_x3/last.pt", "runs/export/fsrcnn_x3.safetensors"],
+    # The GPU check's tiny form; the check itself (`bash .ci/gpu-check`, a sh block) needs a GPU: tests/test_gpu_check.py.
+    "upscale gpu-check --device cpu --quick --out gpu-check": ["gpu-check/gpu-check.json", "gpu-check/gpu-check.md"],
 }
 
 
@@ -152,7 +155,7 @@ def _workspace(tmp: Path, shared_set) -> dict[str, str]:
     # A copy of a few shipped files, so `weights add` and `zoo` work on a folder of their own.
     shipped = tmp / "shipped"
     shipped.mkdir()
-    from upscale.manifest import read_manifest, write_manifest
+    from upscale.hub.manifest import read_manifest, write_manifest
 
     keep = ("fsrcnn_x3.safetensors", "fsrcnn_x4.safetensors", "espcn_x3.safetensors")
     for name in keep:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from upscale.errors import UsageError
-from upscale.resize import contributions, cubic, matlab_imresize, output_size
+from upscale.imaging.resize import contributions, cubic, matlab_imresize, output_size
 
 
 def naive_imresize_1d(signal: list[float], scale: float) -> list[float]:
@@ -133,7 +133,7 @@ def test_differs_from_torch_interpolate():
 def test_polyphase_path_equals_the_gathered_taps(n, scale):
     # Integer factors run as shifted views of a symmetrically padded input; the result
     # must be MATLAB's contributions exactly (or the gather path where padding can't mirror).
-    from upscale.resize import _resize_dim, polyphase
+    from upscale.imaging.resize import _resize_dim, polyphase
 
     x = torch.from_numpy(np.random.default_rng(n).random((2, 3, n)))
     out_len = output_size(n, scale)

@@ -77,7 +77,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def test_toysr_evaluates_and_tiles_through_the_command_line(cli, tmp_path, random_weights):
-    from upscale.engine import load_model, upscale_image
+    from upscale.inference.loading import load_model
+    from upscale.inference.engine import upscale_image
 
     if TOY not in list_models():  # decided at run time: the plugin registers the toy after import
         pytest.skip("runs inside the plugin session of the test below")

@@ -12,13 +12,14 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from upscale.baseline import bicubic_planes
-from upscale.datasets import BenchmarkSet, list_images
-from upscale.evaluate import evaluate
+from upscale.evaluation.bicubic import bicubic_planes
+from upscale.evaluation.datasets import BenchmarkSet, list_images
+from upscale.evaluation.evaluate import evaluate
 from upscale.models import InputKind, get_spec, list_models
 from upscale.errors import UsageError
 from upscale.training.precision import Precision
-from upscale.training.trainer import TrainConfig, train
+from upscale.training.config import TrainConfig
+from upscale.training.trainer import train
 
 
 def picture(size: int, seed: int) -> Image.Image:
@@ -153,7 +154,7 @@ def test_srgan_adversarial_phase_from_srresnet(one_image, tmp_path):
     train(gan, log=logs.append)
     steps = [r for r in logs if "d_loss" in r]
     assert len(steps) == 4 and all(np.isfinite([r["loss"], r["d_loss"], r["content"]]).all() for r in steps)
-    from upscale.weights import read_weights
+    from upscale.hub.weights import read_weights
 
     _, meta = read_weights(tmp_path / "w" / "srgan_x2.safetensors")
     assert meta["variant"] == "srgan-mse" and meta["init"]["file"] == "srgan_x2_mse.safetensors"
@@ -254,7 +255,7 @@ def test_resume_refuses_another_recipe(one_image, tmp_path):
 
 
 def test_validation_leaves_the_trained_network_as_it_was(one_image, tmp_path):
-    from upscale.datasets import BenchmarkSet
+    from upscale.evaluation.datasets import BenchmarkSet
     from upscale.training.trainer import Run
 
     data = one_image(24)
@@ -269,7 +270,7 @@ def test_validation_leaves_the_trained_network_as_it_was(one_image, tmp_path):
 
 def _save_model(path, name, scale, seed):
     from upscale import create_model
-    from upscale.weights import describe, save_weights
+    from upscale.hub.weights import describe, save_weights
 
     torch.manual_seed(seed)
     spec = get_spec(name)
@@ -290,7 +291,7 @@ def test_init_from_another_scale_loads_all_but_the_upsampler(tmp_path, name, sou
     net = create_model(name, target)
     untouched = {k: v.clone() for k, v in net.state_dict().items()}
     report = init_from_file(net, get_spec(name), target, path)
-    from upscale.weights import read_weights
+    from upscale.hub.weights import read_weights
 
     src, _ = read_weights(path)
     state = net.state_dict()
@@ -336,7 +337,13 @@ def test_a_run_of_the_older_step_schedule_continues_under_wsd():
     """Checkpoints written before the WSD schedule (RDN's step decay, DRCN's alpha fraction) still resume."""
     import dataclasses
 
-    from upscale.training.recipes import Schedule, first_lr_difference, recipe_for, recipe_from_dict, recipe_to_dict
+    from upscale.training.recipes import (
+        Schedule,
+        first_lr_difference,
+        recipe_for,
+        recipe_from_dict,
+        recipe_to_dict,
+    )
 
     older = recipe_to_dict(dataclasses.replace(recipe_for("rdn"), schedule=Schedule.STEP, step_every=100_000))
     del older["decay_steps"], older["alpha_steps"]

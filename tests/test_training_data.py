@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from upscale.degrade import y_plane_uint8
+from upscale.evaluation.degrade import y_plane_uint8
 from upscale.errors import DatasetError
-from upscale.resize import matlab_imresize
+from upscale.imaging.resize import matlab_imresize
 from upscale.training.data import (
     EXCLUDED_STEMS,
     PatchDataset,

@@ -6,12 +6,12 @@ import pytest
 from test_datasets import leftovers, server  # noqa: F401  (the 127.0.0.1 server fixture)
 
 from upscale import load_model
-from upscale import weights as weights_module
+from upscale.hub import weights as weights_module
 from upscale.errors import DownloadError, WeightsError
-from upscale.manifest import make_entry, write_manifest
+from upscale.hub.manifest import make_entry, write_manifest
 from upscale.models import get_spec
-from upscale.weights import REPO_WEIGHTS, has_shipped_weights, shipped_weights, weights_dir
-from upscale.weights_fetch import URL_ENV, WHEEL_MAX_BYTES, ships_in_wheel, weights_cache_dir
+from upscale.hub.weights import REPO_WEIGHTS, has_shipped_weights, shipped_weights, weights_dir
+from upscale.hub.fetch import URL_ENV, WHEEL_MAX_BYTES, ships_in_wheel, weights_cache_dir
 
 NAME = "espcn_x2.safetensors"
 ESPCN = get_spec("espcn")

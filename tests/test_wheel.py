@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from upscale.manifest import read_manifest
-from upscale.weights import REPO_WEIGHTS
-from upscale.weights_fetch import URL_ENV, ships_in_wheel
+from upscale.hub.manifest import read_manifest
+from upscale.hub.weights import REPO_WEIGHTS
+from upscale.hub.fetch import URL_ENV, ships_in_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 PIP = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q"]
@@ -75,7 +75,7 @@ def test_wheel_holds_small_weights_and_upscales_with_them(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("UPSCALE_WEIGHTS", URL_ENV, "PYTHONPATH")}
     env["PYTHONPATH"] = str(target)
 
-    show = "import upscale.weights as w; print(w.__file__); print(w.weights_dir())"
+    show = "import upscale.hub.weights as w; print(w.__file__); print(w.weights_dir())"
     module, folder = _run([sys.executable, "-c", show], work, env).split()
     assert Path(module).is_relative_to(target)  # the wheel ran, not the editable install
     assert Path(folder) == target / "upscale" / "weights_data"

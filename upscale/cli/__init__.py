@@ -10,6 +10,7 @@ from . import weights_cmd as _weights  # noqa: F401
 from . import compare_cmd as _compare  # noqa: F401
 from . import zoo_cmd as _zoo  # noqa: F401
 from . import export_cmd as _export  # noqa: F401
+from . import gpu_check_cmd as _gpu_check  # noqa: F401  (hidden: the GPU day's measurements)
 from .app import app
 
 

@@ -141,7 +141,7 @@ app = typer.Typer(
 @app.callback()
 def root(
     _version: VersionFlag = False,
-    debug: bool = typer.Option(False, "--debug", help="Show the full traceback of an error."),
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
 ) -> None:
     """upscale IMAGE... --model NAME -x N  (the default command), or one of the commands below."""
     _state["debug"] = _state["debug"] or debug

@@ -4,34 +4,33 @@ from __future__ import annotations
 
 import shlex
 import sys
+from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch
 import typer
 from rich.table import Table
 
-from ..bench import (
-    BenchResult,
-    bench_bicubic,
-    bench_isolated,
-    bench_named_model,
-    bench_opencv,
-    bench_train_step,
-    bench_train_step_isolated,
-    conv_peak_tflops,
-    matmul_peak_tflops,
-)
-from ..inference_options import InferenceOptions, pick_device, resolve_options
 from ..errors import UsageError
+from ..inference.options import InferenceOptions, InferencePrecision, pick_device, resolve_options
 from ..models import get_spec, list_models
-from ..opencv_peer import peer_of
 from ..progress import Progress
-from ..report import bench_markdown, replace_block, train_step_markdown
+from ..reports.bench import BenchResult, bench_bicubic, bench_named_model, bench_opencv
+from ..reports.markdown import bench_markdown, replace_block, train_step_markdown
+from ..reports.opencv_peer import peer_of
+from ..reports.timing import bench_isolated, conv_peak_tflops, matmul_peak_tflops
+from ..reports.train_bench import bench_train_step, bench_train_step_isolated
 from ..training.precision import Precision, cpu_has_bf16
 from .app import VersionFlag, command
 from .console import emit_json, out_console, progress_bar
-from .options import parse_scales
+from .options import DeviceOption, ScaleOption, parse_scales
+
+
+class Peer(str, Enum):
+    """``--vs``: another program's models, timed in the same process."""
+
+    OPENCV = "opencv"
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -51,31 +50,35 @@ def _names(model: str) -> list[str]:
 @command("bench")
 def bench_command(
     _version: VersionFlag = False,
-    model: str = typer.Option("all", "--model", "-m", help="Model name(s), comma-separated, or 'all'."),
-    scale: str = typer.Option("4", "--scale", "-x", help="Upscaling factor."),
-    size: Optional[str] = typer.Option(
-        None, "--size", help="LR input size, WIDTHxHEIGHT (default: 256x256 on a GPU, 64x64 on the CPU)."
-    ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
-    precision: str = typer.Option(
-        "auto", "--precision", help="auto, fp32, fp16 or bf16 (--train: auto picks as upscale train does)."
-    ),
-    tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in LR pixels (0 = whole image)."),
-    runs: int = typer.Option(3, "--runs", min=1, help="Timed runs after one warm-up."),
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights file (one model)."),
-    vs: Optional[str] = typer.Option(None, "--vs", help="Also run a peer in the same process: 'opencv'."),
-    opencv_models: Optional[Path] = typer.Option(
-        None,
-        "--opencv-models",
-        envvar="UPSCALE_OPENCV_MODELS",
-        help="--vs opencv: folder of OpenCV dnn_superres .pb files (FSRCNN_x4.pb, ...).",
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
-    readme: Optional[Path] = typer.Option(None, "--readme", help="Write the markdown table into this file."),
-    block: str = typer.Option("bench", "--block", help="--readme: the name of the generated block."),
-    train: bool = typer.Option(False, "--train", help="Time one training step per model instead."),
-    batch: Optional[int] = typer.Option(None, "--batch", help="--train: batch (default: the recipe's)."),
-    patch: Optional[int] = typer.Option(None, "--patch", help="--train: patch (default: the recipe's)."),
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name(s), comma-separated, or 'all'.")] = "all",
+    scale: ScaleOption = "4",
+    size: Annotated[
+        Optional[str],
+        typer.Option("--size", help="LR input size, WIDTHxHEIGHT (default: 256x256 on a GPU, 64x64 on the CPU)."),
+    ] = None,
+    device: DeviceOption = "auto",
+    precision: Annotated[
+        InferencePrecision,
+        typer.Option("--precision", help="auto: as upscale does; with --train, as upscale train does."),
+    ] = InferencePrecision.AUTO,
+    tile: Annotated[Optional[int], typer.Option("--tile", help="Tile size in LR pixels (0 = whole image).")] = None,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Timed runs after one warm-up.")] = 3,
+    weights: Annotated[Optional[Path], typer.Option("--weights", "-w", help="Weights file (one model).")] = None,
+    vs: Annotated[Optional[Peer], typer.Option("--vs", help="Also run a peer in the same process.")] = None,
+    opencv_models: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--opencv-models",
+            envvar="UPSCALE_OPENCV_MODELS",
+            help="--vs opencv: folder of OpenCV dnn_superres .pb files (FSRCNN_x4.pb, ...).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    readme: Annotated[Optional[Path], typer.Option("--readme", help="Write the markdown table into this file.")] = None,
+    block: Annotated[str, typer.Option("--block", help="--readme: the name of the generated block.")] = "bench",
+    train: Annotated[bool, typer.Option("--train", help="Time one training step per model instead.")] = False,
+    batch: Annotated[Optional[int], typer.Option("--batch", help="--train: batch (default: the recipe's).")] = None,
+    patch: Annotated[Optional[int], typer.Option("--patch", help="--train: patch (default: the recipe's).")] = None,
 ) -> None:
     """Time inference or a training step per model.
 
@@ -83,11 +86,9 @@ def bench_command(
     """
     (factor,) = parse_scales(scale)[:1]
     if train:
-        _bench_training(model, factor, device, precision, batch, patch, runs, as_json, readme)
+        _bench_training(model, factor, device, Precision(precision.value), batch, patch, runs, as_json, readme)
         return
-    if vs not in (None, "opencv"):
-        raise UsageError(f"--vs takes 'opencv', not {vs!r}")
-    if vs == "opencv" and opencv_models is None:
+    if vs is Peer.OPENCV and opencv_models is None:
         raise UsageError("--vs opencv needs --opencv-models DIR (or $UPSCALE_OPENCV_MODELS): OpenCV's .pb files")
     names = _names(model)
     if weights is not None and len(names) != 1:
@@ -106,10 +107,10 @@ def bench_command(
             if factor not in get_spec(name).scales:
                 continue
             results.append(run(bench_named_model, name, factor, weights, width, height, options, runs, peak))
-            if vs == "opencv" and peer_of(name, factor) is not None:
+            if vs is Peer.OPENCV and peer_of(name, factor) is not None:
                 results.append(run(bench_opencv, opencv_models, name, factor, width, height, runs))
         report(Progress("bench", len(names), len(names)))
-    if vs == "opencv" and not any(r.model.startswith("opencv-") for r in results):
+    if vs is Peer.OPENCV and not any(r.model.startswith("opencv-") for r in results):
         raise UsageError(f"--vs opencv compares fsrcnn, espcn and lapsrn; none of {', '.join(names)} at x{factor}")
     _render(results, peak, as_json, readme, block)
 
@@ -141,7 +142,7 @@ def _opt(value: Optional[float], fmt: str) -> str:
 
 
 def _bench_training(
-    model: str, scale: int, device: str, precision: str, batch: Optional[int], patch: Optional[int],
+    model: str, scale: int, device: str, precision: Precision, batch: Optional[int], patch: Optional[int],
     runs: int, as_json: bool, readme: Optional[Path],
 ) -> None:
     names = _names(model)
@@ -155,7 +156,7 @@ def _bench_training(
             report(Progress("training steps", i, len(names), name))
             s = scale if scale in get_spec(name).scales else max(get_spec(name).scales)
             probe = bench_train_step_isolated if cpu and len(names) > 1 else bench_train_step
-            results.append(probe(name, s, device=device, precision=Precision(precision), batch=batch, patch=patch,
+            results.append(probe(name, s, device=device, precision=precision, batch=batch, patch=patch,
                                  runs=runs, peaks=peaks))
         report(Progress("training steps", len(names), len(names)))
     if as_json:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
-from ..compare import compare_methods, comparison_strip, restorer
 from ..errors import UsageError
-from ..image_io import read_image
+from ..imaging.image_io import read_image
+from ..reports.compare import compare_methods, comparison_strip, restorer
 from .app import VersionFlag, command
 from .console import out_console
-from .options import parse_names, parse_scales
+from .options import ScaleOption, parse_names, parse_scales
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:
@@ -26,14 +26,19 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
 
 
 @command("compare")
-def compare_command(
+def compare_command(  # keyword-only, so the required IMAGE and --out may follow --version
+    *,
     _version: VersionFlag = False,
-    image: Path = typer.Argument(..., help="An HR image: it is degraded, then restored by each method."),
-    models: str = typer.Option("bicubic", "--models", "-m", help="Methods, comma-separated (bicubic or a model)."),
-    scale: str = typer.Option("4", "--scale", "-x", help="Upscaling factor."),
-    crop: Optional[str] = typer.Option(None, "--crop", help="X,Y,WIDTH,HEIGHT in HR pixels (default: a centre crop)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights file (one network)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Where to write the comparison PNG."),
+    image: Annotated[Path, typer.Argument(help="An HR image: it is degraded, then restored by each method.")],
+    models: Annotated[
+        str, typer.Option("--models", "-m", help="Methods, comma-separated (bicubic or a model).")
+    ] = "bicubic",
+    scale: ScaleOption = "4",
+    crop: Annotated[
+        Optional[str], typer.Option("--crop", help="X,Y,WIDTH,HEIGHT in HR pixels (default: a centre crop).")
+    ] = None,
+    weights: Annotated[Optional[Path], typer.Option("--weights", "-w", help="Weights file (one network).")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the comparison PNG.")],
 ) -> None:
     """Restore a degraded image with several models, side by side.
 

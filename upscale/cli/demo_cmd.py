@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from ..demo import run_demo
+from ..reports.demo import run_demo
 from .app import VersionFlag, command
 from .console import out_console
-from .options import parse_scales
+from .options import ScaleOption, parse_scales
 
 
 @command("demo")
 def demo_command(
     _version: VersionFlag = False,
-    out: Path = typer.Option(Path("upscale-demo"), "--out", "-o", help="Folder for the demo's pictures."),
-    scale: str = typer.Option("4", "--scale", "-x", help="Upscaling factor."),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's pictures.")] = Path("upscale-demo"),
+    scale: ScaleOption = "4",
 ) -> None:
     """Restore a built-in picture and write a side-by-side comparison."""
     (factor,) = parse_scales(scale)[:1]

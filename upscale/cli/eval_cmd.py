@@ -5,40 +5,49 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from ..datasets import resolve_set
-from ..evaluate import EvalResult, evaluate
-from ..inference_options import InferenceOptions
-from ..methods import resolve_method
-from ..report import eval_markdown, replace_block
+from ..evaluation.datasets import resolve_set
+from ..evaluation.evaluate import EvalResult, evaluate
+from ..evaluation.restorers import resolve_method
+from ..inference.options import InferenceOptions, InferencePrecision
+from ..reports.markdown import eval_markdown, replace_block
 from .app import VersionFlag, command
 from .console import emit_json, out_console, progress_bar
-from .options import parse_names, parse_scales
+from .options import DeviceOption, parse_names, parse_scales
 
 
 @command("eval")
 def eval_command(
     _version: VersionFlag = False,
-    model: str = typer.Option("bicubic", "--model", "-m", help="Model name(s), comma-separated."),
-    set_: str = typer.Option(
-        "Set5", "--set", "-s", help="Benchmark set name(s) (Set5, Set14, BSD100, ...) or folders of HR images."
-    ),
-    scale: str = typer.Option("2,3,4", "--scale", "-x", help="Scale(s), comma-separated."),
-    per_image: bool = typer.Option(False, "--per-image", help="Also show every image's scores."),
-    as_json: bool = typer.Option(False, "--json", help="Print results as JSON on stdout."),
-    download: bool = typer.Option(True, "--download/--no-download", help="Fetch a missing known set."),
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights file (default: shipped weights)."),
-    tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in LR pixels (0 = whole image)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 (default: exact numbers), fp16, bf16 or auto."),
-    markdown: bool = typer.Option(False, "--markdown", help="Print a markdown table next to the published values."),
-    readme: Optional[Path] = typer.Option(
-        None, "--readme", help="Write the markdown table into this file's <!-- upscale:eval --> block."
-    ),
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name(s), comma-separated.")] = "bicubic",
+    set_: Annotated[
+        str,
+        typer.Option("--set", "-s", help="Benchmark set name(s) (Set5, Set14, BSD100, ...) or folders of HR images."),
+    ] = "Set5",
+    scale: Annotated[str, typer.Option("--scale", "-x", help="Scale(s), comma-separated.")] = "2,3,4",
+    per_image: Annotated[bool, typer.Option("--per-image", help="Also show every image's scores.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON on stdout.")] = False,
+    download: Annotated[bool, typer.Option("--download/--no-download", help="Fetch a missing known set.")] = True,
+    weights: Annotated[
+        Optional[Path], typer.Option("--weights", "-w", help="Weights file (default: shipped weights).")
+    ] = None,
+    tile: Annotated[Optional[int], typer.Option("--tile", help="Tile size in LR pixels (0 = whole image).")] = None,
+    device: DeviceOption = "auto",
+    precision: Annotated[
+        InferencePrecision,
+        typer.Option("--precision", help="fp32 (the default) gives the exact protocol numbers."),
+    ] = InferencePrecision.FP32,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print a markdown table next to the published values.")
+    ] = False,
+    readme: Annotated[
+        Optional[Path],
+        typer.Option("--readme", help="Write the markdown table into this file's <!-- upscale:eval --> block."),
+    ] = None,
 ) -> None:
     """Measure PSNR/SSIM on benchmark sets, as the papers did.
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich import box
 from rich.table import Table
 
-from ..catalog import model_rows
+from ..reports.listing import model_rows
 from .app import VersionFlag, command
 from .console import emit_json, out_console
 
@@ -28,7 +30,10 @@ def parameter_range(counts: dict[str, int]) -> str:
 
 
 @command("models")
-def models_command(_version: VersionFlag = False, as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout.")) -> None:
+def models_command(
+    _version: VersionFlag = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+) -> None:
     """List the architectures, their papers, scales and weights."""
     rows = model_rows()
     if as_json:

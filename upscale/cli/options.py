@@ -1,12 +1,19 @@
-"""Option parsing shared by the commands."""
+"""Options and option parsing shared by the commands."""
 
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 import typer
 
 MAX_SCALE = 8
+
+DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or mps.")]
+"""Not an Enum: ``cuda:N`` picks one GPU (the library checks the value)."""
+
+ScaleOption = Annotated[str, typer.Option("--scale", "-x", help="Upscaling factor.")]
+"""One factor, for the commands that take one: read with :func:`parse_scales`."""
 
 
 def parse_scales(text: str) -> list[int]:

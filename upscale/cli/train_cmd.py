@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
 
+from ..training.config import TrainConfig
 from ..training.precision import Precision
-from ..training.trainer import TrainConfig, train
+from ..training.trainer import train
 from .app import Terminated, VersionFlag, command
 from .console import err_console, out_console, progress_bar
-from .options import parse_duration, parse_names, parse_scales
+from .options import DeviceOption, parse_duration, parse_names, parse_scales
 
 
 def _show(record: dict) -> None:
@@ -26,41 +27,61 @@ def _show(record: dict) -> None:
 
 
 @command("train")
-def train_command(
+def train_command(  # keyword-only, so the required options may follow --version
+    *,
     _version: VersionFlag = False,
-    model: str = typer.Option(..., "--model", "-m", help="Model name (see `upscale models`)."),
-    scale: str = typer.Option(..., "--scale", "-x", help="Scale to train (one model serves all for vdsr)."),
-    data: str = typer.Option(..., "--data", help="Folders of HR training images, comma-separated."),
-    val: str = typer.Option("Set5", "--val", help="Validation set (checkpoint selection), or 'none'."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/NAME_xS)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Training steps in all; raise it with --resume to extend."),
-    decay_steps: Optional[int] = typer.Option(
-        None, "--decay-steps", help="Steps of the final decay (default: a fifth of --steps; 0: none yet)."
-    ),
-    time_limit: Optional[str] = typer.Option(
-        None, "--time-limit", help="Stop before this much time has passed (e.g. 2h30m), resumable."
-    ),
-    batch: Optional[int] = typer.Option(None, "--batch", help="Batch size per process."),
-    patch: Optional[int] = typer.Option(None, "--patch", help="Patch side (LR px; HR px for SRCNN/VDSR/DRCN)."),
-    lr: Optional[float] = typer.Option(None, "--lr", help="Base learning rate."),
-    augment: Optional[bool] = typer.Option(None, "--augment/--no-augment", help="Flips, rotations and the recipe's rescaling."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
-    precision: Precision = typer.Option(
-        Precision.AUTO, "--precision", help="auto: the faster of fp32 and bf16 on this CPU, fp16 on CUDA."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the weights' init and of the patch sampling."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Batch-cutting processes (default: 0, in-process)."),
-    log_every: int = typer.Option(100, "--log-every", min=1, help="Steps between log lines."),
-    val_every: int = typer.Option(5000, "--val-every", min=1, help="Steps between validations."),
-    checkpoint_every: int = typer.Option(5000, "--checkpoint-every", min=1, help="Steps between checkpoints."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
-    compile_: bool = typer.Option(False, "--compile", help="torch.compile the network."),
-    export: Optional[Path] = typer.Option(None, "--export", help="Write the inference weights into this folder."),
-    init: Optional[Path] = typer.Option(None, "--init", help="Start from these weights (required by --gan)."),
-    gan: bool = typer.Option(False, "--gan", help="SRGAN's adversarial phase, from --init SRResNet weights."),
-    vgg_weights: Optional[Path] = typer.Option(
-        None, "--vgg-weights", help="VGG19 ImageNet state dict for the VGG54 loss (default: torch hub cache, else MSE)."
-    ),
+    model: Annotated[str, typer.Option("--model", "-m", help="Model name (see `upscale models`).")],
+    scale: Annotated[str, typer.Option("--scale", "-x", help="Scale to train (one model serves all for vdsr).")],
+    data: Annotated[str, typer.Option("--data", help="Folders of HR training images, comma-separated.")],
+    val: Annotated[str, typer.Option("--val", help="Validation set (checkpoint selection), or 'none'.")] = "Set5",
+    out: Annotated[Optional[Path], typer.Option("--out", help="Run folder (default: runs/NAME_xS).")] = None,
+    steps: Annotated[
+        Optional[int], typer.Option("--steps", help="Training steps in all; raise it with --resume to extend.")
+    ] = None,
+    decay_steps: Annotated[
+        Optional[int],
+        typer.Option("--decay-steps", help="Steps of the final decay (default: a fifth of --steps; 0: none yet)."),
+    ] = None,
+    time_limit: Annotated[
+        Optional[str],
+        typer.Option("--time-limit", help="Stop before this much time has passed (e.g. 2h30m), resumable."),
+    ] = None,
+    batch: Annotated[Optional[int], typer.Option("--batch", help="Batch size per process.")] = None,
+    patch: Annotated[
+        Optional[int], typer.Option("--patch", help="Patch side (LR px; HR px for SRCNN/VDSR/DRCN).")
+    ] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Base learning rate.")] = None,
+    augment: Annotated[
+        Optional[bool], typer.Option("--augment/--no-augment", help="Flips, rotations and the recipe's rescaling.")
+    ] = None,
+    device: DeviceOption = "auto",
+    precision: Annotated[
+        Precision, typer.Option("--precision", help="auto: the faster of fp32 and bf16 on this CPU, fp16 on CUDA.")
+    ] = Precision.AUTO,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the weights' init and of the patch sampling.")] = 0,
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", help="Batch-cutting processes (default: 0, in-process).")
+    ] = None,
+    log_every: Annotated[int, typer.Option("--log-every", min=1, help="Steps between log lines.")] = 100,
+    val_every: Annotated[int, typer.Option("--val-every", min=1, help="Steps between validations.")] = 5000,
+    checkpoint_every: Annotated[
+        int, typer.Option("--checkpoint-every", min=1, help="Steps between checkpoints.")
+    ] = 5000,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out from its last checkpoint.")
+    ] = False,
+    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile the network.")] = False,
+    export: Annotated[
+        Optional[Path], typer.Option("--export", help="Write the inference weights into this folder.")
+    ] = None,
+    init: Annotated[Optional[Path], typer.Option("--init", help="Start from these weights (required by --gan).")] = None,
+    gan: Annotated[bool, typer.Option("--gan", help="SRGAN's adversarial phase, from --init SRResNet weights.")] = False,
+    vgg_weights: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--vgg-weights", help="VGG19 ImageNet state dict for the VGG54 loss (default: torch hub cache, else MSE)."
+        ),
+    ] = None,
 ) -> None:
     """Train a model with its paper's recipe.
 

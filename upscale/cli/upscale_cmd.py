@@ -8,30 +8,36 @@ import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 from rich.markup import escape
 
-from ..batch import (
-    DEFAULT_NAME,
-    FileResult,
-    OutputOptions,
-    check_scales,
-    expand_inputs,
-    plan_jobs,
-    take_shard,
-    upscale_files,
-)
-from ..engine import load_model
-from ..image_io import DEFAULT_MAX_PIXELS
-from ..inference_options import AlphaMode, InferenceOptions, InferencePrecision, resolve_options
-from ..model_choice import AUTO, choose_model
+from ..batch.inputs import expand_inputs
+from ..batch.plan import DEFAULT_NAME, OutputOptions, check_scales, plan_jobs, take_shard
+from ..batch.run import FileResult, upscale_files
+from ..hub.choice import AUTO, choose_model
+from ..imaging.image_io import DEFAULT_MAX_PIXELS
+from ..inference.loading import load_model
+from ..inference.options import AlphaMode, InferenceOptions, InferencePrecision, resolve_options
 from ..progress import no_progress
 from .app import Terminated, VersionFlag, command
 from .console import err_console, progress_bar
-from .options import parse_scales
+from .options import DeviceOption, parse_scales
+
+
+class OutputFormat(str, Enum):
+    """``--format``: the output extensions the batch writes (the keys of ``upscale.batch.plan.FORMATS``)."""
+
+    PNG = "png"
+    JPG = "jpg"
+    JPEG = "jpeg"
+    WEBP = "webp"
+    BMP = "bmp"
+    TIF = "tif"
+    TIFF = "tiff"
 
 
 def parse_shard(text: Optional[str]) -> Optional[tuple[int, int]]:
@@ -83,30 +89,52 @@ class BatchReport:
 
 
 @command("upscale")
-def upscale_command(
+def upscale_command(  # keyword-only, so the required INPUTS may follow --version
+    *,
     _version: VersionFlag = False,
-    inputs: List[str] = typer.Argument(..., help="Images, folders or globs."),
-    model: str = typer.Option(
-        AUTO, "--model", "-m", help="Model name (see `upscale models`); auto: the best shipped for the scale."
-    ),
-    scale: str = typer.Option("4", "--scale", "-x", help="Upscaling factor(s), comma-separated: each runs."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (mirrors input folders), or file."),
-    name: str = typer.Option(DEFAULT_NAME, "--name", help="Output name; fields {stem} {model} {scale} {ext}."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="png, jpg, webp, bmp or tiff (default: the input's)."),
-    quality: Optional[int] = typer.Option(None, "--quality", min=1, max=100, help="JPEG/WebP quality (default 95)."),
-    alpha: AlphaMode = typer.Option(AlphaMode.BICUBIC, "--alpha", help="Alpha plane by the MATLAB bicubic or the model."),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=0, help="Refuse larger inputs (0: none)."),
-    weights: Optional[Path] = typer.Option(None, "--weights", "-w", help="Weights file (default: shipped weights)."),
-    tile: Optional[int] = typer.Option(None, "--tile", min=0, help="Tile size in LR pixels (0 = whole image)."),
-    tile_pad: Optional[int] = typer.Option(None, "--tile-pad", min=0, help="Context around tiles (default: radius)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
-    precision: InferencePrecision = typer.Option(InferencePrecision.AUTO, "--precision", help="auto: fp16 on a GPU, fp32 on the CPU."),
-    recursive: bool = typer.Option(False, "--recursive", "-r", help="Descend into sub-folders."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (never inputs)."),
-    shard: Optional[str] = typer.Option(None, "--shard", help="K/N: only every N-th input, from the K-th (1-based)."),
-    fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first file that fails."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON line per input on stdout."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only failures on stderr: no progress, no summary."),
+    inputs: Annotated[List[str], typer.Argument(help="Images, folders or globs.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model name (see `upscale models`); auto: the best shipped for the scale.")
+    ] = AUTO,
+    scale: Annotated[str, typer.Option("--scale", "-x", help="Upscaling factor(s), comma-separated: each runs.")] = "4",
+    out: Annotated[
+        Optional[Path], typer.Option("--out", "-o", help="Output folder (mirrors input folders), or file.")
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="Output name; fields {stem} {model} {scale} {ext}.")] = DEFAULT_NAME,
+    fmt: Annotated[
+        Optional[OutputFormat],
+        typer.Option("--format", case_sensitive=False, help="Output format (default: the input's)."),
+    ] = None,
+    quality: Annotated[
+        Optional[int], typer.Option("--quality", min=1, max=100, help="JPEG/WebP quality (default 95).")
+    ] = None,
+    alpha: Annotated[
+        AlphaMode, typer.Option("--alpha", help="Alpha plane by the MATLAB bicubic or the model.")
+    ] = AlphaMode.BICUBIC,
+    max_pixels: Annotated[
+        int, typer.Option("--max-pixels", min=0, help="Refuse larger inputs (0: none).")
+    ] = DEFAULT_MAX_PIXELS,
+    weights: Annotated[
+        Optional[Path], typer.Option("--weights", "-w", help="Weights file (default: shipped weights).")
+    ] = None,
+    tile: Annotated[Optional[int], typer.Option("--tile", min=0, help="Tile size in LR pixels (0 = whole image).")] = None,
+    tile_pad: Annotated[
+        Optional[int], typer.Option("--tile-pad", min=0, help="Context around tiles (default: radius).")
+    ] = None,
+    device: DeviceOption = "auto",
+    precision: Annotated[
+        InferencePrecision, typer.Option("--precision", help="auto: fp16 on a GPU, fp32 on the CPU.")
+    ] = InferencePrecision.AUTO,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never inputs).")] = False,
+    shard: Annotated[
+        Optional[str], typer.Option("--shard", help="K/N: only every N-th input, from the K-th (1-based).")
+    ] = None,
+    fail_fast: Annotated[bool, typer.Option("--fail-fast", help="Stop at the first file that fails.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per input on stdout.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only failures on stderr: no progress, no summary.")
+    ] = False,
 ) -> None:
     """Upscale images (the default command).
 
@@ -118,7 +146,7 @@ def upscale_command(
     asked = InferenceOptions(tile=tile, tile_pad=tile_pad, device=device, precision=precision, alpha=alpha)
     engine = resolve_options(asked)
     found = expand_inputs(inputs, recursive)
-    options = OutputOptions(out, name, fmt and fmt.lower(), quality, overwrite, max_pixels)
+    options = OutputOptions(out, name, fmt.value if fmt is not None else None, quality, overwrite, max_pixels)
     check_scales(options, factors)
     report = BatchReport(as_json, quiet)
     runs = []  # (loaded model, jobs) per scale; every plan and model first, so a usage error comes before any work

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import Annotated, List
 
 import typer
 
-from ..datasets import resolve_set
-from ..engine import load_model
-from ..evaluate import evaluate
-from ..inference_options import InferenceOptions, InferencePrecision
-from ..manifest import make_entry, read_manifest, verify_entry, write_manifest
-from ..methods import network_planes
 from ..errors import WeightsError
+from ..evaluation.datasets import resolve_set
+from ..evaluation.evaluate import evaluate
+from ..evaluation.restorers import network_planes
+from ..hub.manifest import make_entry, read_manifest, verify_entry, write_manifest
+from ..hub.weights import read_weights, weights_dir
+from ..inference.loading import load_model
+from ..inference.options import InferenceOptions, InferencePrecision
 from ..models import get_spec
-from ..weights import read_weights, weights_dir
 from .app import VersionFlag, app
 from .console import out_console, progress_bar
 from .options import parse_names
@@ -30,10 +30,11 @@ def weights_group(_version: VersionFlag = False) -> None:
 
 
 @weights_app.command("add")
-def add_command(
+def add_command(  # keyword-only, so the required FILES may follow --version
+    *,
     _version: VersionFlag = False,
-    files: List[Path] = typer.Argument(..., help="Weights files inside the weights folder."),
-    sets: str = typer.Option("Set5,Set14", "--set", help="Sets to measure and record."),
+    files: Annotated[List[Path], typer.Argument(help="Weights files inside the weights folder.")],
+    sets: Annotated[str, typer.Option("--set", help="Sets to measure and record.")] = "Set5,Set14",
 ) -> None:
     """Measure weights files and record them in the manifest.
 

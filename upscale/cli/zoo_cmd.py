@@ -5,13 +5,13 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
-from ..datasets import resolve_set
-from ..report import replace_block
-from ..zoo import zoo_markdown, zoo_rows
+from ..evaluation.datasets import resolve_set
+from ..reports.markdown import replace_block
+from ..reports.zoo import zoo_markdown, zoo_rows
 from .app import VersionFlag, command
 from .console import progress_bar
 from .options import parse_names
@@ -20,8 +20,8 @@ from .options import parse_names
 @command("zoo")
 def zoo_command(
     _version: VersionFlag = False,
-    sets: str = typer.Option("Set5,Set14,BSD100", "--set", help="Benchmark sets."),
-    readme: Optional[Path] = typer.Option(None, "--readme", help="Write the table into this file's zoo block."),
+    sets: Annotated[str, typer.Option("--set", help="Benchmark sets.")] = "Set5,Set14,BSD100",
+    readme: Annotated[Optional[Path], typer.Option("--readme", help="Write the table into this file's zoo block.")] = None,
 ) -> None:
     """Evaluate every shipped weights file next to the papers.
 

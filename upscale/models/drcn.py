@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ModelError
+from .layers import he_conv
 from .recipe import Clip, Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
@@ -42,14 +43,6 @@ def receptive_radius(cfg: DRCNConfig) -> int:
 RADIUS = receptive_radius(DRCNConfig())
 
 
-def _conv(cin: int, cout: int) -> nn.Conv2d:
-    conv = nn.Conv2d(cin, cout, 3, padding=1)
-    nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)
-    return conv
-
-
 class DRCN(nn.Module):
     """Embedding, shared recursion, shared reconstruction, learned ensemble."""
 
@@ -58,10 +51,10 @@ class DRCN(nn.Module):
         c = cfg.channels
         self.recursions = cfg.recursions
         self.embed = nn.Sequential(
-            _conv(1, c), nn.ReLU(inplace=True), _conv(c, c), nn.ReLU(inplace=True)
+            he_conv(1, c), nn.ReLU(inplace=True), he_conv(c, c), nn.ReLU(inplace=True)
         )
-        self.recursive = _conv(c, c)
-        self.reconstruct = nn.Sequential(_conv(c, c), nn.ReLU(inplace=True), _conv(c, 1))
+        self.recursive = he_conv(c, c)
+        self.reconstruct = nn.Sequential(he_conv(c, c), nn.ReLU(inplace=True), he_conv(c, 1))
         self.ensemble = nn.Parameter(torch.full((cfg.recursions,), 1.0 / cfg.recursions))
 
     def _predictions(self, x: Tensor) -> list[Tensor]:

@@ -13,11 +13,11 @@ with tanh's gain, and zero padding so the output is exactly scale x the input.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from torch import Tensor, nn
 
 from .fused import Float32, conv_act
+from .layers import he_conv
 from .recipe import Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, OpenCVPeer, register
 
@@ -29,14 +29,6 @@ class ESPCNConfig:
     features: tuple[int, int] = (64, 32)
 
 
-def _conv(cin: int, cout: int, kernel: int, nonlinearity: Literal["tanh", "linear"]) -> nn.Conv2d:
-    conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
-    nn.init.kaiming_normal_(conv.weight, nonlinearity=nonlinearity)
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)
-    return conv
-
-
 class ESPCN(nn.Module):
     """Features in LR space; the last layer emits the scale^2 sub-pixel phases."""
 
@@ -44,11 +36,11 @@ class ESPCN(nn.Module):
         super().__init__()
         n1, n2 = cfg.features
         self.body = nn.Sequential(
-            _conv(1, n1, 5, "tanh"),
+            he_conv(1, n1, 5, activation="tanh"),
             nn.Tanh(),
-            _conv(n1, n2, 3, "tanh"),
+            he_conv(n1, n2, 3, activation="tanh"),
             nn.Tanh(),
-            _conv(n2, scale * scale, 3, "linear"),
+            he_conv(n2, scale * scale, 3, activation="linear"),
             nn.PixelShuffle(scale),
         )
 

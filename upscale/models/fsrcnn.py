@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .fused import Float32, in_float32
+from .layers import he_conv
 from .recipe import Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, OpenCVPeer, register
 
@@ -43,11 +44,7 @@ RADIUS = receptive_radius(FSRCNNConfig())
 
 
 def _conv_prelu(cin: int, cout: int, kernel: int) -> list[nn.Module]:
-    conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
-    nn.init.kaiming_normal_(conv.weight, a=0.25, nonlinearity="leaky_relu")
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)
-    return [conv, nn.PReLU(cout, init=0.25)]
+    return [he_conv(cin, cout, kernel, activation="leaky_relu", slope=0.25), nn.PReLU(cout, init=0.25)]
 
 
 class FSRCNN(nn.Module):

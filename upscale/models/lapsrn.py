@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ModelError
+from .layers import he_conv
 from .recipe import Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, OpenCVPeer, register
 
@@ -63,11 +64,7 @@ RADIUS = receptive_radius(LapSRNConfig())
 
 
 def _conv(cin: int, cout: int) -> nn.Conv2d:
-    conv = nn.Conv2d(cin, cout, 3, padding=1)
-    nn.init.kaiming_normal_(conv.weight, a=0.2, nonlinearity="leaky_relu")
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)
-    return conv
+    return he_conv(cin, cout, activation="leaky_relu", slope=0.2)
 
 
 def _bilinear_upsampler() -> nn.ConvTranspose2d:

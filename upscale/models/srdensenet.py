@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from .layers import he_conv
 from .recipe import Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
@@ -51,14 +52,6 @@ def receptive_radius(cfg: SRDenseNetConfig) -> int:
 RADIUS = receptive_radius(SRDenseNetConfig())
 
 
-def _conv(cin: int, cout: int, kernel: int) -> nn.Conv2d:
-    conv = nn.Conv2d(cin, cout, kernel, padding=kernel // 2)
-    nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)
-    return conv
-
-
 def _deconv(channels: int, stride: int) -> nn.ConvTranspose2d:
     # k=3: stride 2 needs padding 1 + output_padding 1 for 2x; stride 3 tiles exactly.
     pad = 1 if stride == 2 else 0
@@ -77,7 +70,7 @@ class _DenseBlock(nn.Module):
     def __init__(self, in_channels: int, growth: int, layers: int) -> None:
         super().__init__()
         widths = [in_channels] + [growth * i for i in range(1, layers)]
-        self.convs = nn.ModuleList(_conv(w, growth, 3) for w in widths)
+        self.convs = nn.ModuleList(he_conv(w, growth, 3) for w in widths)
 
     def forward(self, x: Tensor) -> Tensor:
         outputs = [torch.relu(self.convs[0](x))]
@@ -92,18 +85,18 @@ class SRDenseNet(nn.Module):
     def __init__(self, cfg: SRDenseNetConfig, scale: int) -> None:
         super().__init__()
         block_out = cfg.growth * cfg.layers_per_block
-        self.low = _conv(1, cfg.low_features, 3)
+        self.low = he_conv(1, cfg.low_features, 3)
         self.blocks = nn.ModuleList(
             _DenseBlock(cfg.low_features + i * block_out, cfg.growth, cfg.layers_per_block)
             for i in range(cfg.blocks)
         )
-        self.bottleneck = _conv(cfg.low_features + cfg.blocks * block_out, cfg.bottleneck, 1)
+        self.bottleneck = he_conv(cfg.low_features + cfg.blocks * block_out, cfg.bottleneck, 1)
         strides = (2, 2) if scale == 4 else (scale,)
         upsample: list[nn.Module] = []
         for stride in strides:
             upsample += [_deconv(cfg.bottleneck, stride), nn.ReLU(inplace=True)]
         self.upsample = nn.Sequential(*upsample)
-        self.reconstruct = _conv(cfg.bottleneck, 1, 3)
+        self.reconstruct = he_conv(cfg.bottleneck, 1, 3)
 
     def forward(self, x: Tensor) -> Tensor:
         stream = torch.relu(self.low(x))

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from .layers import he_conv
 from .recipe import AdversarialRecipe, Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
@@ -51,11 +52,7 @@ RADIUS = receptive_radius(SRResNetConfig())
 
 
 def _conv(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Conv2d:
-    conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2)
-    nn.init.kaiming_normal_(conv.weight, a=0.25, nonlinearity="leaky_relu")
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)
-    return conv
+    return he_conv(cin, cout, kernel, activation="leaky_relu", slope=0.25, stride=stride)
 
 
 class _ResidualBlock(nn.Module):

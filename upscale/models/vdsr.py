@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from ..errors import ModelError
+from .layers import he_conv
 from .recipe import Clip, Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
@@ -34,24 +35,16 @@ def receptive_radius(cfg: VDSRConfig) -> int:
 RADIUS = receptive_radius(VDSRConfig())
 
 
-def _conv(cin: int, cout: int) -> nn.Conv2d:
-    conv = nn.Conv2d(cin, cout, 3, padding=1)
-    nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-    if conv.bias is not None:
-        nn.init.zeros_(conv.bias)
-    return conv
-
-
 class VDSR(nn.Module):
     """A plain conv/ReLU stack with a global residual connection."""
 
     def __init__(self, cfg: VDSRConfig) -> None:
         super().__init__()
         c = cfg.channels
-        layers: list[nn.Module] = [_conv(1, c), nn.ReLU(inplace=True)]
+        layers: list[nn.Module] = [he_conv(1, c), nn.ReLU(inplace=True)]
         for _ in range(cfg.layers - 2):
-            layers += [_conv(c, c), nn.ReLU(inplace=True)]
-        layers.append(_conv(c, 1))
+            layers += [he_conv(c, c), nn.ReLU(inplace=True)]
+        layers.append(he_conv(c, 1))
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: Tensor) -> Tensor:

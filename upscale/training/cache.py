@@ -19,8 +19,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..download import default_cache_dir
 from ..files import write_atomic
+from ..hub.download import default_cache_dir
 
 # Bump when what an entry holds changes (the degradation, the resize, the layout):
 # old entries are then ignored rather than misread.

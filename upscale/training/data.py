@@ -24,14 +24,14 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..datasets import IMAGE_EXTENSIONS, list_images
-from ..degrade import degrade
 from ..errors import DatasetError, ImageReadError
-from ..image_io import read_image
-from ..metrics import modcrop
+from ..evaluation.datasets import IMAGE_EXTENSIONS, list_images
+from ..evaluation.degrade import degrade
+from ..evaluation.metrics import modcrop
+from ..imaging.image_io import read_image
+from ..imaging.resize import matlab_imresize
 from ..models import ColorSpace
 from ..progress import Progress, ProgressFn, no_progress
-from ..resize import matlab_imresize
 from .cache import EntryKey, EntryStatus, array_digest, file_digest, load_or_build
 
 # Training images never used, with why: BSD200 302003 holds Set5 'woman' (a crop of it).

@@ -15,8 +15,8 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import UsageError
+from ..hub.weights import read_weights
 from ..models import ModelSpec
-from ..weights import read_weights
 
 
 @dataclass(frozen=True)

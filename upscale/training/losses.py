@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..resize import imresize_tensor
+from ..imaging.resize import imresize_tensor
 from .recipes import Recipe
 
 CHARBONNIER_EPS = 1e-3  # LapSRN: sqrt(d^2 + 1e-6)

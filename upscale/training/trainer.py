@@ -7,13 +7,10 @@ record also goes to ``OUT/log.jsonl``, so a run's history sits beside its checkp
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -21,183 +18,30 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..datasets import resolve_set
-from ..engine import from_module
-from ..inference_options import InferenceOptions, InferencePrecision, pick_device
 from ..errors import UpscaleError, UsageError
-from ..evaluate import evaluate
+from ..evaluation.datasets import resolve_set
+from ..evaluation.evaluate import evaluate
+from ..evaluation.restorers import network_planes
 from ..files import write_bytes_atomic
-from ..layout import channels_last, channels_last_module
-from ..methods import network_planes
-from ..models import ModelSpec, create_model, get_spec
+from ..hub.weights import describe, save_weights, weights_filename
+from ..imaging.layout import channels_last, channels_last_module
+from ..inference.loading import from_module
+from ..inference.options import InferenceOptions, InferencePrecision, pick_device
+from ..models import create_model, get_spec
 from ..progress import Progress, ProgressFn, no_progress
-from ..weights import describe, save_weights, weights_filename
 from . import distributed
 from .adversarial import Adversary
 from .cache import default_training_cache
 from .checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
+from .config import TrainConfig, TrainResult, patch_spec_for, resolve_recipe
 from .data import EXCLUDED, PatchDataset, PatchSpec, find_training_files, make_loader
 from .init import init_from_file
-from .losses import supervised_loss, training_module
+from .losses import training_module
 from .precision import Precision, StepMode, choose_mode
-from .recipes import (
-    DEFAULT_DECAY_FRACTION,
-    SCHEDULE_FIELDS,
-    Clip,
-    Recipe,
-    Schedule,
-    first_lr_difference,
-    hr_patch_size,
-    lr_factor,
-    recipe_for,
-    recipe_from_dict,
-    recipe_to_dict,
-)
+from .recipes import SCHEDULE_FIELDS, first_lr_difference, lr_factor, recipe_from_dict, recipe_to_dict
+from .step import make_optimizer, supervised_update, time_steps
 
 LogFn = Callable[[dict], None]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """What the user asked for; ``None`` fields take the model's recipe value."""
-
-    model: str
-    scale: int
-    data: tuple[Path, ...]
-    out: Path
-    val: Optional[str] = "Set5"
-    steps: Optional[int] = None
-    decay_steps: Optional[int] = None  # default: the last fifth of the steps
-    batch: Optional[int] = None
-    patch: Optional[int] = None
-    lr: Optional[float] = None
-    augment: Optional[bool] = None
-    device: str = "auto"
-    precision: Precision = Precision.AUTO
-    seed: int = 0
-    workers: Optional[int] = None
-    log_every: int = 100
-    val_every: int = 5000
-    checkpoint_every: int = 5000
-    checkpoint_minutes: float = 5.0
-    time_limit: Optional[float] = None  # seconds; stop at a step boundary before it runs out
-    resume: bool = False
-    compile: bool = False
-    export: Optional[Path] = None
-    init: Optional[Path] = None  # start from these weights (the SRResNet ones for --gan)
-    gan: bool = False  # SRGAN's adversarial phase
-    vgg_weights: Optional[Path] = None
-    cache: Optional[Path] = None  # degraded training images (default: the user cache)
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    steps: int
-    total_steps: int
-    best_psnr: Optional[float]
-    checkpoint: Path
-    exported: Optional[Path]
-    mode: str  # precision and layout the steps ran in
-    time_limited: bool  # stopped by the time limit before the last step
-
-
-def resolve_recipe(cfg: TrainConfig) -> Recipe:
-    """The recipe with the command line's overrides applied."""
-    recipe = recipe_for(cfg.model)
-    if cfg.gan:
-        adv = recipe.adversarial
-        if adv is None:
-            raise UsageError(f"--gan: {cfg.model} has no adversarial phase (only srgan does)")
-        recipe = dataclasses.replace(recipe, lr=adv.lr, steps=adv.steps, batch=adv.batch, schedule=Schedule.STEP)
-    overrides = {"steps": cfg.steps, "batch": cfg.batch, "patch": cfg.patch, "lr": cfg.lr, "augment": cfg.augment}
-    recipe = dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
-    if cfg.augment is False:  # no augmentation at all: no flips, rotations or rescaling
-        recipe = dataclasses.replace(recipe, scale_aug=())
-    for name in ("steps", "batch", "patch"):
-        if getattr(recipe, name) < 1:
-            raise UsageError(f"--{name} must be at least 1")
-    decay = cfg.decay_steps if cfg.decay_steps is not None else round(DEFAULT_DECAY_FRACTION * recipe.steps)
-    if not 0 <= decay <= recipe.steps:
-        raise UsageError(f"--decay-steps must lie between 0 and --steps ({recipe.steps}), got {decay}")
-    recipe = dataclasses.replace(recipe, decay_steps=decay)
-    if cfg.gan:  # the paper's second half runs at a tenth of the learning rate
-        recipe = dataclasses.replace(recipe, step_every=max(1, recipe.steps // 2), step_gamma=0.1)
-    return recipe
-
-
-def clip_gradients(recipe: Recipe, net: nn.Module, lr: float) -> None:
-    if recipe.clip is Clip.NORM:
-        torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.clip_value)
-    elif recipe.clip is Clip.ADJUSTABLE:  # VDSR: the bound grows as the learning rate falls
-        torch.nn.utils.clip_grad_value_(net.parameters(), recipe.clip_value / lr)
-
-
-def supervised_update(
-    recipe: Recipe,
-    module: nn.Module,
-    net: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    autocast: Optional[torch.dtype],
-    x: torch.Tensor,
-    y: torch.Tensor,
-    lr: float,
-    step: int,
-) -> float:
-    """One optimiser step on the recipe's loss; the training loop and ``bench --train`` share it."""
-    with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
-        loss = supervised_loss(recipe, module(x), y, step)
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.unscale_(optimizer)
-    clip_gradients(recipe, net, lr)
-    scaler.step(optimizer)
-    scaler.update()
-    return float(loss.detach())
-
-
-def make_optimizer(recipe: Recipe, net: nn.Module) -> torch.optim.Optimizer:
-    return torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-
-
-def time_steps(
-    recipe: Recipe, net: nn.Module, mode: StepMode, x: torch.Tensor, y: torch.Tensor, device: torch.device,
-    steps: int,
-) -> list[float]:
-    """Seconds of each of ``steps`` optimiser steps in ``mode`` after a warm-up.
-
-    Runs on a copy of ``net`` with its own optimiser, so the caller's network, its
-    optimiser and the random state are untouched.
-    """
-    net = copy.deepcopy(net).to(device)
-    if mode.channels_last:
-        channels_last_module(net)
-    module = training_module(recipe, net)
-    optimizer = make_optimizer(recipe, net)
-    scaler = torch.amp.GradScaler(enabled=mode.autocast is torch.float16)
-    x, y = x.to(device), y.to(device)
-    x = channels_last(x) if mode.channels_last else x
-    times = []
-    for i in range(steps + 1):  # the first is a warm-up: allocator, oneDNN/cuDNN kernel choice
-        start = time.perf_counter()
-        supervised_update(recipe, module, net, optimizer, scaler, mode.autocast, x, y, recipe.lr, 0)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i:
-            times.append(time.perf_counter() - start)
-    return times
-
-
-def patch_spec_for(spec: ModelSpec, recipe: Recipe, scales: tuple[int, ...]) -> PatchSpec:
-    """How training patches of ``spec`` are cut under ``recipe`` (the trainer and ``bench --train``)."""
-    return PatchSpec(
-        scales=scales,
-        hr_patch=hr_patch_size(spec.name, scales, recipe.patch),
-        color=spec.color_space.value,
-        pre_upsample=spec.pre_upsampled,
-        augment=recipe.augment,
-        scale_aug=recipe.scale_aug,
-    )
 
 
 class Run:

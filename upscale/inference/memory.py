@@ -1,0 +1,72 @@
+"""How much of an image runs at once: tile sizes and tile batches from a memory budget."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from .loading import LoadedModel
+
+
+def activation_floats_per_pixel(model: LoadedModel) -> float:
+    """Largest activation any layer makes, in floats per input pixel (measured once, on a probe)."""
+    if model.activation_rate is not None:
+        return model.activation_rate
+    peak = 0
+    hooks = [m.register_forward_hook(lambda _m, _i, o: _track(o)) for m in model.net.modules()]
+
+    def _track(out: Any) -> None:
+        nonlocal peak
+        if isinstance(out, torch.Tensor):
+            peak = max(peak, out.numel())
+
+    probe = 24
+    try:
+        with torch.inference_mode():
+            side = model.spec.input_side(probe, model.scale)
+            device = next(model.net.parameters()).device  # the network may already be on the GPU
+            model.net(torch.zeros(1, model.spec.in_channels, side, side, device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+    model.activation_rate = peak / (probe * probe)
+    return model.activation_rate
+
+
+def _memory_budget(device: torch.device) -> float:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free * 0.4
+    return 0.5 * 2**30
+
+
+def _bytes_per_pixel(model: LoadedModel) -> float:
+    # A few live tensors of the largest layer's size, in float32.
+    return activation_floats_per_pixel(model) * 4 * 4
+
+
+def auto_tile(model: LoadedModel, device: torch.device, height: int, width: int, pad: int) -> int:
+    """A core size whose padded tile keeps the activations within a memory budget."""
+    budget, bytes_per_px = _memory_budget(device), _bytes_per_pixel(model)
+    if height * width * bytes_per_px <= budget:
+        return 0  # the whole image fits: no context is computed twice
+    side = int(math.sqrt(budget / bytes_per_px))
+    # Tiles narrower than their context would spend most of their work on it.
+    return max(side - 2 * pad, pad, 16)
+
+
+MAX_TILE_BATCH = 8
+
+
+def tile_batch(model: LoadedModel, device: torch.device, size: int, pad: int) -> int:
+    """How many padded tiles of ``size`` run in one forward pass: several on a GPU, one on the CPU.
+
+    A GPU only fills up with enough pixels in flight; the CPU gains nothing from
+    larger batches and would only hold more memory.
+    """
+    if device.type != "cuda" or size == 0:
+        return 1
+    per_tile = (size + 2 * pad) ** 2 * _bytes_per_pixel(model)
+    return int(min(max(_memory_budget(device) // per_tile, 1), MAX_TILE_BATCH))

@@ -1,0 +1,147 @@
+"""Speed and memory of the inference path, measured the way a user runs it.
+
+A first cut of ``upscale bench``: latency (median of timed runs after a warm-up),
+output megapixels per second and peak memory (CUDA max allocated, or the process's
+peak RSS on the CPU, which is monotonic: run one model per process to read it alone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..errors import WeightsError
+from ..imaging.resize import imresize_tensor
+from ..inference.engine import upscale_with
+from ..inference.loading import LoadedModel, from_module, load_model
+from ..inference.options import InferenceOptions, resolve_options
+from ..models import count_parameters
+from .timing import peak_memory, bench_input, timed
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One row of ``upscale bench``: a method at a scale on one input size."""
+
+    model: str
+    scale: int
+    width: int
+    height: int
+    device: str
+    precision: str
+    parameters: int
+    gflops_per_output_mp: Optional[float]  # counted from the executed ops; None for bicubic
+    median_seconds: float
+    output_mpix_per_second: float
+    achieved_tflops: Optional[float]
+    fraction_of_peak: Optional[float]  # of the matrix-product probe of the same run
+    peak_memory_bytes: int
+    memory_kind: str
+    weights: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def flops_per_output_mp(model: LoadedModel, probe: int = 64) -> float:
+    """FLOPs of the network per output megapixel, counted on a ``probe``-pixel square input.
+
+    Convolutions cost the same per pixel at any size, so a small probe gives the rate
+    without holding a large image's activations in memory.
+    """
+    spec = model.spec
+    side = spec.input_side(probe, model.scale)
+    x = torch.zeros(1, spec.in_channels, side, side, device=next(model.net.parameters()).device)
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model.net.eval()(x)
+    return float(counter.get_total_flops()) / (probe * probe * model.scale**2 / 1e6)
+
+
+def bench_named_model(
+    name: str,
+    scale: int,
+    weights: Optional[Path],
+    width: int,
+    height: int,
+    options: InferenceOptions = InferenceOptions(),
+    runs: int = 3,
+    peak_tflops: Optional[float] = None,
+) -> BenchResult:
+    """Shipped (or given) weights when there are any, else a fresh network: the speed is the same."""
+    try:
+        loaded, source = load_model(name, scale, weights), "shipped" if weights is None else str(weights)
+    except WeightsError:
+        if weights is not None:
+            raise
+        loaded, source = from_module(name, scale), "random-init"
+    return bench_model(loaded, width, height, options, runs, peak_tflops, source)
+
+
+def bench_model(
+    model: LoadedModel,
+    width: int,
+    height: int,
+    options: InferenceOptions = InferenceOptions(),
+    runs: int = 3,
+    peak_tflops: Optional[float] = None,
+    weights: str = "shipped",
+) -> BenchResult:
+    """Upscale a ``width x height`` uint8 RGB picture through the whole pipeline."""
+    opts = resolve_options(options)
+    dev = opts.device
+    image = bench_input(width, height)
+    upscale_with(image, model, opts)  # moves the network to the device, warms up
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    median = timed(lambda: upscale_with(image, model, opts), runs, dev, budget_s=10.0)
+    out_mp = width * height * model.scale**2 / 1e6
+    per_mp = flops_per_output_mp(model)
+    tflops = per_mp * out_mp / median / 1e12
+    memory, kind = peak_memory(dev)
+    autocast = opts.autocast
+    return BenchResult(
+        model=model.name, scale=model.scale, width=width, height=height, device=str(dev),
+        precision=str(autocast or torch.float32).removeprefix("torch."),
+        parameters=count_parameters(model.net), gflops_per_output_mp=per_mp / 1e9,
+        median_seconds=median, output_mpix_per_second=out_mp / median, achieved_tflops=tflops,
+        fraction_of_peak=tflops / peak_tflops if peak_tflops else None,
+        peak_memory_bytes=memory, memory_kind=kind, weights=weights,
+    )
+
+
+def bench_bicubic(width: int, height: int, scale: int, runs: int = 3) -> BenchResult:
+    """The MATLAB bicubic baseline on the CPU: every other row reads as a ratio to it."""
+    image = torch.from_numpy(bench_input(width, height)).permute(2, 0, 1).float().div_(255)
+    cpu = torch.device("cpu")
+
+    def run() -> torch.Tensor:  # the engine's resize: float32, rounded to 8 bits at the end
+        return imresize_tensor(image, float(scale)).mul_(255).add_(0.5).floor_().clamp_(0, 255).to(torch.uint8)
+
+    median = timed(run, runs, cpu)
+    out_mp = width * height * scale**2 / 1e6
+    memory, kind = peak_memory(cpu)
+    return BenchResult(
+        model="bicubic", scale=scale, width=width, height=height, device="cpu", precision="float32",
+        parameters=0, gflops_per_output_mp=None, median_seconds=median, output_mpix_per_second=out_mp / median,
+        achieved_tflops=None, fraction_of_peak=None, peak_memory_bytes=memory, memory_kind=kind, weights="-",
+    )
+
+
+def bench_opencv(models_dir: Any, name: str, scale: int, width: int, height: int, runs: int = 3) -> BenchResult:
+    """The same picture through OpenCV's dnn_superres model of ``name`` (CPU)."""
+    from .opencv_peer import opencv_upscaler
+
+    run = opencv_upscaler(models_dir, name, scale)
+    image = bench_input(width, height)
+    median = timed(lambda: run(image), runs, torch.device("cpu"))
+    out_mp = width * height * scale**2 / 1e6
+    memory, kind = peak_memory(torch.device("cpu"))
+    return BenchResult(
+        model=f"opencv-{name}", scale=scale, width=width, height=height, device="cpu", precision="float32",
+        parameters=0, gflops_per_output_mp=None, median_seconds=median, output_mpix_per_second=out_mp / median,
+        achieved_tflops=None, fraction_of_peak=None, peak_memory_bytes=memory, memory_kind=kind, weights="opencv",
+    )

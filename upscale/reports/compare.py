@@ -1,0 +1,89 @@
+"""Side-by-side comparison pictures: labelled crops of several results of one image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from ..evaluation.evaluate import score_pair
+from ..evaluation.metrics import modcrop
+from ..imaging.resize import matlab_imresize
+from ..inference.engine import upscale_with
+from ..inference.loading import load_model
+from ..inference.options import InferenceOptions, InferencePrecision, resolve_options
+
+
+@dataclass(frozen=True)
+class Panel:
+    label: str
+    image: np.ndarray  # uint8 HxW or HxWx3, all panels the same size
+    psnr: Optional[float] = None
+
+
+def crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """``box`` = (left, top, width, height), clipped to the image."""
+    left, top, width, height = box
+    return image[max(top, 0) : top + height, max(left, 0) : left + width]
+
+
+def comparison_strip(panels: Sequence[Panel], zoom: int = 2, gap: int = 4) -> Image.Image:
+    """Panels side by side, each enlarged by nearest-neighbour ``zoom``, captioned below."""
+    tiles = [Image.fromarray(p.image).convert("RGB") for p in panels]
+    tiles = [t.resize((t.width * zoom, t.height * zoom), Image.Resampling.NEAREST) for t in tiles]
+    font = ImageFont.load_default(size=14)
+    caption = 36
+    width = sum(t.width for t in tiles) + gap * (len(tiles) + 1)
+    height = max(t.height for t in tiles) + caption + 2 * gap
+    sheet = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    x = gap
+    for panel, tile in zip(panels, tiles):
+        sheet.paste(tile, (x, gap))
+        draw.text((x, tile.height + gap + 2), panel.label, fill=(0, 0, 0), font=font)
+        if panel.psnr is not None:
+            draw.text((x, tile.height + gap + 18), f"{panel.psnr:.2f} dB", fill=(90, 90, 90), font=font)
+        x += tile.width + gap
+    return sheet
+
+
+Restorer = Callable[[np.ndarray], np.ndarray]  # uint8 LR -> uint8 SR
+
+
+def restorer(name: str, scale: int, weights: Optional[Path] = None) -> Restorer:
+    """``bicubic`` (the MATLAB resize), or a network with its shipped or given weights, in fp32."""
+    if name.lower() == "bicubic":
+        return lambda lr: matlab_imresize(lr, float(scale))
+    model = load_model(name, scale, weights)
+    opts = resolve_options(InferenceOptions(precision=InferencePrecision.FP32))
+    return lambda lr: upscale_with(lr, model, opts)
+
+
+def compare_methods(
+    hr: np.ndarray,
+    scale: int,
+    methods: Sequence[tuple[str, Restorer]],
+    box: Optional[tuple[int, int, int, int]] = None,
+) -> tuple[list[Panel], list[tuple[str, np.ndarray, float, float]]]:
+    """Degrade ``hr`` with the MATLAB bicubic, restore it with each method, measure, crop.
+
+    Returns the panels (nearest-neighbour LR, each method with its PSNR, HR) and, per
+    method, its full output with PSNR and SSIM (Y, border shaved by the scale).
+    """
+    hr = modcrop(hr, scale)
+    lr = matlab_imresize(hr, 1.0 / scale)
+    if box is None:
+        side = min(96, hr.shape[0], hr.shape[1])
+        box = ((hr.shape[1] - side) // 2, (hr.shape[0] - side) // 2, side, side)
+    nearest = np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1)
+    panels, outputs = [Panel(f"LR x{scale} (nearest)", crop(nearest, box))], []
+    for name, restore in methods:
+        sr = restore(lr)
+        p, s = score_pair(hr, sr, scale)
+        outputs.append((name, sr, p, s))
+        panels.append(Panel(name, crop(sr, box), p))
+    panels.append(Panel("HR", crop(hr, box)))
+    return panels, outputs

@@ -1,0 +1,78 @@
+"""One optimiser step: the supervised update, gradient clipping, the optimiser and the step timer."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..imaging.layout import channels_last, channels_last_module
+from .losses import supervised_loss, training_module
+from .precision import StepMode
+from .recipes import Clip, Recipe
+
+
+def clip_gradients(recipe: Recipe, net: nn.Module, lr: float) -> None:
+    if recipe.clip is Clip.NORM:
+        torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.clip_value)
+    elif recipe.clip is Clip.ADJUSTABLE:  # VDSR: the bound grows as the learning rate falls
+        torch.nn.utils.clip_grad_value_(net.parameters(), recipe.clip_value / lr)
+
+
+def supervised_update(
+    recipe: Recipe,
+    module: nn.Module,
+    net: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    autocast: Optional[torch.dtype],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    lr: float,
+    step: int,
+) -> float:
+    """One optimiser step on the recipe's loss; the training loop and ``bench --train`` share it."""
+    with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
+        loss = supervised_loss(recipe, module(x), y, step)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    clip_gradients(recipe, net, lr)
+    scaler.step(optimizer)
+    scaler.update()
+    return float(loss.detach())
+
+
+def make_optimizer(recipe: Recipe, net: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+
+
+def time_steps(
+    recipe: Recipe, net: nn.Module, mode: StepMode, x: torch.Tensor, y: torch.Tensor, device: torch.device,
+    steps: int,
+) -> list[float]:
+    """Seconds of each of ``steps`` optimiser steps in ``mode`` after a warm-up.
+
+    Runs on a copy of ``net`` with its own optimiser, so the caller's network, its
+    optimiser and the random state are untouched.
+    """
+    net = copy.deepcopy(net).to(device)
+    if mode.channels_last:
+        channels_last_module(net)
+    module = training_module(recipe, net)
+    optimizer = make_optimizer(recipe, net)
+    scaler = torch.amp.GradScaler(enabled=mode.autocast is torch.float16)
+    x, y = x.to(device), y.to(device)
+    x = channels_last(x) if mode.channels_last else x
+    times = []
+    for i in range(steps + 1):  # the first is a warm-up: allocator, oneDNN/cuDNN kernel choice
+        start = time.perf_counter()
+        supervised_update(recipe, module, net, optimizer, scaler, mode.autocast, x, y, recipe.lr, 0)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i:
+            times.append(time.perf_counter() - start)
+    return times
