@@ -15,7 +15,7 @@ from upscale.inference.options import InferenceOptions, InferencePrecision
 from upscale.hub.manifest import read_manifest, sha256_file
 from upscale.evaluation.restorers import network_planes
 from upscale.hub.weights import REPO_WEIGHTS
-from upscale.reports.zoo import precision_drift
+from upscale.evaluation.scoring import precision_drift
 
 SHIPPED = read_manifest(REPO_WEIGHTS)
 
@@ -23,6 +23,15 @@ SHIPPED = read_manifest(REPO_WEIGHTS)
 def test_every_shipped_file_is_in_the_manifest():
     files = sorted(p.name for p in REPO_WEIGHTS.glob("*.safetensors"))
     assert files == sorted(SHIPPED), "run 'upscale weights add' for new weights files"
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_every_entry_records_its_precision_drift(name):
+    # --precision auto on the CPU runs a file in bf16 only with this record (inference/precision.py);
+    # test_reduced_precision_keeps_set5_psnr below holds every record to the 0.05 dB bound.
+    entry = SHIPPED[name]
+    assert set(entry.get("drift", {})) == set(entry["scores"]), "run 'upscale weights add' again"
+    assert all(set(d) == {"fp16", "bf16"} for d in entry["drift"].values())
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
@@ -65,6 +74,7 @@ def test_add_and_verify_with_a_weights_folder(cli, tmp_path, monkeypatch, random
     entry = json.loads((folder / "MANIFEST.json").read_text())["files"]["espcn_x3.safetensors"]
     assert entry["arch"] == "espcn" and entry["sha256"] == sha256_file(path)
     assert set(entry["scores"]) == {"x3"} and np.isfinite(entry["scores"]["x3"]["set"]["psnr"])
+    assert set(entry["drift"]["x3"]) == {"fp16", "bf16"}  # what --precision auto reads on the CPU
     assert cli(["weights", "verify"]).exit_code == 0
     path.write_bytes(path.read_bytes()[:-1] + b"\0")
     tampered = cli(["weights", "verify"])

@@ -18,6 +18,7 @@ from ..imaging.image_io import check_writable, load_for_upscale, save_upscaled
 from ..inference.engine import upscale_with
 from ..inference.loading import LoadedModel
 from ..inference.options import InferenceOptions, ResolvedOptions, resolve_options
+from ..inference.precision import settle_precision
 from ..progress import Progress, ProgressFn, no_progress
 from .plan import Job, OutputOptions
 
@@ -59,6 +60,7 @@ def upscale_files(
     """
     # Resolved by the caller once for every scale and batch (default: auto device and precision).
     resolved = engine if engine is not None else resolve_options(InferenceOptions())
+    resolved, _ = settle_precision(resolved, model)  # once for the batch, not per file
     for i, job in enumerate(jobs):
         progress(Progress("files", i, len(jobs), job.src.name))
         yield _run_job(job, model, opts, resolved, progress)

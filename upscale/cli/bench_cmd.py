@@ -21,7 +21,8 @@ from ..reports.markdown import bench_markdown, replace_block, train_step_markdow
 from ..reports.opencv_peer import peer_of
 from ..reports.timing import bench_isolated, conv_peak_tflops, matmul_peak_tflops
 from ..reports.train_bench import bench_train_step, bench_train_step_isolated
-from ..training.precision import Precision, cpu_has_bf16
+from ..inference.precision import cpu_has_bf16
+from ..training.precision import Precision
 from .app import VersionFlag, command
 from .console import emit_json, out_console, progress_bar
 from .options import DeviceOption, ScaleOption, parse_scales

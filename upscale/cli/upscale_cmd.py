@@ -22,6 +22,7 @@ from ..hub.choice import AUTO, choose_model
 from ..imaging.image_io import DEFAULT_MAX_PIXELS
 from ..inference.loading import load_model
 from ..inference.options import AlphaMode, InferenceOptions, InferencePrecision, resolve_options
+from ..inference.precision import settle_precision
 from ..progress import no_progress
 from .app import Terminated, VersionFlag, command
 from .console import err_console, progress_bar
@@ -123,7 +124,8 @@ def upscale_command(  # keyword-only, so the required INPUTS may follow --versio
     ] = None,
     device: DeviceOption = "auto",
     precision: Annotated[
-        InferencePrecision, typer.Option("--precision", help="auto: fp16 on a GPU, fp32 on the CPU.")
+        InferencePrecision,
+        typer.Option("--precision", help="auto: fp16 on a GPU; on the CPU bf16 where it is measured to pay, else fp32."),
     ] = InferencePrecision.AUTO,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never inputs).")] = False,
@@ -155,15 +157,20 @@ def upscale_command(  # keyword-only, so the required INPUTS may follow --versio
         if chosen != model:
             report.note(f"x{factor}: running {chosen} (auto: the best shipped model at x{factor} by Set5 PSNR)")
         plan = plan_jobs(found, chosen, factor, options)
-        runs.append((load_model(chosen, factor, weights), take_shard(plan.jobs, *parts) if parts else plan.jobs))
+        loaded = load_model(chosen, factor, weights)
+        settled, picked = settle_precision(engine, loaded)
+        if precision is InferencePrecision.AUTO:  # say which precision auto took, and why
+            why = picked.reason if engine.auto_cpu else "auto on a GPU"
+            report.note(f"x{factor}: {chosen} runs in {picked.precision.value} ({why})")
+        runs.append((loaded, settled, take_shard(plan.jobs, *parts) if parts else plan.jobs))
         if factor == factors[0]:
             for text in found.notes + plan.notes:
                 report.note(text)
-    total = sum(len(jobs) for _, jobs in runs)
+    total = sum(len(jobs) for _, _, jobs in runs)
     with (nullcontext(no_progress) if quiet else progress_bar()) as progress:
         try:
-            for loaded, jobs in runs:
-                for result in upscale_files(jobs, loaded, options, engine, progress):
+            for loaded, settled, jobs in runs:
+                for result in upscale_files(jobs, loaded, options, settled, progress):
                     report.show(result)
                     if fail_fast and result.status == "failed":
                         report.summary(total, "stopped at the first failure (--fail-fast)")

@@ -9,13 +9,9 @@ import typer
 
 from ..errors import WeightsError
 from ..evaluation.datasets import resolve_set
-from ..evaluation.evaluate import evaluate
-from ..evaluation.restorers import network_planes
+from ..evaluation.scoring import score_file
 from ..hub.manifest import make_entry, read_manifest, verify_entry, write_manifest
-from ..hub.weights import read_weights, weights_dir
-from ..inference.loading import load_model
-from ..inference.options import InferenceOptions, InferencePrecision
-from ..models import get_spec
+from ..hub.weights import weights_dir
 from .app import VersionFlag, app
 from .console import out_console, progress_bar
 from .options import parse_names
@@ -45,16 +41,9 @@ def add_command(  # keyword-only, so the required FILES may follow --version
     with progress_bar() as report:
         benches = [resolve_set(name, progress=report) for name in parse_names(sets)]
         for path in files:
-            _, meta = read_weights(path)
-            spec = get_spec(meta["arch"])
-            scales = [s for s in spec.scales if spec.multi_scale or spec.network_scale(s) == meta["scale"]]
-            scores = {}
-            for scale in scales:
-                planes = network_planes(load_model(meta["arch"], scale, path), InferenceOptions(precision=InferencePrecision.FP32))
-                results = [evaluate(meta["arch"], planes, b, scale, progress=report) for b in benches]
-                scores[f"x{scale}"] = {r.set: {"psnr": round(r.psnr, 4), "ssim": round(r.ssim, 5)} for r in results}
-            entries[path.name] = make_entry(path, scores)
-            out_console.print(f"{path.name}: {scores}")
+            scores, drift = score_file(path, benches, report)
+            entries[path.name] = make_entry(path, scores, drift)
+            out_console.print(f"{path.name}: {scores}, drift from fp32 on {benches[0].name if benches else '-'}: {drift}")
     out_console.print(f"wrote {write_manifest(entries, folder)}")
 
 

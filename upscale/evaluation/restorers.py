@@ -18,6 +18,7 @@ import torch
 from ..inference.engine import upscale_with
 from ..inference.loading import LoadedModel, load_model
 from ..inference.options import InferenceOptions, resolve_options
+from ..inference.precision import settle_precision
 from ..models import ColorSpace, get_spec
 from .bicubic import bicubic_planes
 from .degrade import degrade
@@ -29,7 +30,7 @@ BASELINES: dict[str, PlanesFn] = {"bicubic": bicubic_planes}
 
 def network_planes(model: LoadedModel, options: InferenceOptions = InferenceOptions()) -> PlanesFn:
     """The eval planes of one loaded network at its scale."""
-    opts = resolve_options(options)
+    opts, _ = settle_precision(resolve_options(options), model)  # once, not per image
 
     def planes(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
         planes = degrade(hr, scale, model.spec.color_space)

@@ -49,10 +49,16 @@ def write_manifest(entries: dict[str, dict[str, Any]], folder: Path | None = Non
     return path
 
 
-def make_entry(path: Path, scores: dict[str, dict[str, dict[str, float]]]) -> dict[str, Any]:
-    """An entry for ``path``; ``scores`` is ``{"x4": {"Set5": {"psnr": .., "ssim": ..}}}``."""
+def make_entry(
+    path: Path, scores: dict[str, dict[str, dict[str, float]]], drift: dict[str, dict[str, float]] | None = None
+) -> dict[str, Any]:
+    """An entry for ``path``; ``scores`` is ``{"x4": {"Set5": {"psnr": .., "ssim": ..}}}``.
+
+    ``drift`` is ``{"x4": {"bf16": .., "fp16": ..}}``: the PSNR change from fp32 on the
+    first set, which ``--precision auto`` reads before it runs a network in bf16.
+    """
     _, meta = read_weights(path)
-    return {
+    entry = {
         "sha256": sha256_file(path),
         "bytes": path.stat().st_size,
         "arch": meta["arch"],
@@ -61,6 +67,9 @@ def make_entry(path: Path, scores: dict[str, dict[str, dict[str, float]]]) -> di
         "steps": meta.get("steps"),
         "scores": scores,
     }
+    if drift:
+        entry["drift"] = drift
+    return entry
 
 
 def verify_entry(path: Path, entry: dict[str, Any]) -> None:

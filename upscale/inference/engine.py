@@ -16,6 +16,7 @@ from .loading import LoadedModel
 from .memory import auto_tile, tile_batch
 from .options import AlphaMode, InferenceOptions, ResolvedOptions, resolve_options
 from .pipeline import make_pipeline, pipeline_radius
+from .precision import settle_precision
 from .tiling import plan_tiles, run_tiled
 
 ImageLike = Union[Image.Image, np.ndarray, torch.Tensor]
@@ -147,6 +148,7 @@ def upscale_image(
 
 def upscale_with(image: ImageLike, model: LoadedModel, opts: ResolvedOptions, progress: ProgressFn = no_progress) -> ImageLike:
     """:func:`upscale_image` with options resolved once by the caller (a batch, an evaluation)."""
+    opts, _ = settle_precision(opts, model)
     if isinstance(image, torch.Tensor):
         return _upscale_tensor(image, model, opts, progress)
     if isinstance(image, Image.Image):

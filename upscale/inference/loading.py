@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from torch import nn
 
@@ -24,7 +24,9 @@ class LoadedModel:
     scale: int
     net: nn.Module
     meta: dict = field(default_factory=dict)
-    activation_rate: Optional[float] = field(default=None, repr=False)  # cache of the probe below
+    source: Optional[Path] = None  # the weights file, when loaded from one
+    activation_rate: Optional[float] = field(default=None, repr=False)  # cache of memory.activation_floats_per_pixel
+    cpu_precision: Optional[Any] = field(default=None, repr=False)  # cache of precision.choose_cpu_precision
 
     @property
     def name(self) -> str:
@@ -42,7 +44,7 @@ def load_model(name: str, scale: int, weights: Optional[Union[str, Path]] = None
         raise WeightsError(f"{path}: weights for x{meta.get('scale')}, not x{spec.network_scale(scale)}")
     net = build_model(spec, make_config(spec, meta.get("config", {})), spec.network_scale(scale))
     load_into(net, state, path)
-    return LoadedModel(spec, scale, net.eval(), meta)
+    return LoadedModel(spec, scale, net.eval(), meta, source=path)
 
 
 def weights_path(spec: ModelSpec, scale: int, weights: Optional[Union[str, Path]] = None) -> Path:

@@ -18,7 +18,7 @@ from ..errors import UsageError
 
 
 class InferencePrecision(str, Enum):
-    AUTO = "auto"  # fp16 on CUDA and MPS, fp32 on the CPU
+    AUTO = "auto"  # fp16 on CUDA and MPS; on the CPU bf16 where it is measured to pay, else fp32
     FP32 = "fp32"
     FP16 = "fp16"
     BF16 = "bf16"
@@ -82,6 +82,8 @@ class ResolvedOptions:
     tile: Optional[int]
     tile_pad: Optional[int]
     alpha: AlphaMode
+    # auto on the CPU: the engine settles bf16 or fp32 per network (inference/precision.py)
+    auto_cpu: bool = False
 
 
 def pick_device(device: Optional[str]) -> torch.device:
@@ -102,7 +104,7 @@ def pick_device(device: Optional[str]) -> torch.device:
 
 
 def pick_autocast(precision: Optional[str], device: torch.device) -> Optional[torch.dtype]:
-    """None for fp32; auto = fp16 on CUDA and MPS, fp32 on the CPU.
+    """None for fp32; auto = fp16 on CUDA and MPS, fp32 on the CPU until the engine settles it per network.
 
     fp16 rather than bf16 for inference: its 10-bit mantissa keeps Set5 PSNR within
     0.001 dB of fp32 where bf16's 7 bits cost 0.03-0.05 dB (CPU autocast, shipped
@@ -117,4 +119,7 @@ def pick_autocast(precision: Optional[str], device: torch.device) -> Optional[to
 def resolve_options(options: InferenceOptions) -> ResolvedOptions:
     """Decide the device and precision once; raises UsageError for a device that is not there."""
     device = pick_device(options.device)
-    return ResolvedOptions(device, pick_autocast(options.precision, device), options.tile, options.tile_pad, options.alpha)
+    autocast = pick_autocast(options.precision, device)
+    asked = _choice(InferencePrecision, options.precision or "auto", "precision")
+    auto_cpu = asked is InferencePrecision.AUTO and device.type == "cpu"
+    return ResolvedOptions(device, autocast, options.tile, options.tile_pad, options.alpha, auto_cpu)

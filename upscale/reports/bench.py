@@ -19,6 +19,7 @@ from ..imaging.resize import imresize_tensor
 from ..inference.engine import upscale_with
 from ..inference.loading import LoadedModel, from_module, load_model
 from ..inference.options import InferenceOptions, resolve_options
+from ..inference.precision import settle_precision
 from ..models import count_parameters
 from .timing import peak_memory, bench_input, timed
 
@@ -91,7 +92,7 @@ def bench_model(
     weights: str = "shipped",
 ) -> BenchResult:
     """Upscale a ``width x height`` uint8 RGB picture through the whole pipeline."""
-    opts = resolve_options(options)
+    opts, _ = settle_precision(resolve_options(options), model)  # auto on the CPU: what a user's run would pick
     dev = opts.device
     image = bench_input(width, height)
     upscale_with(image, model, opts)  # moves the network to the device, warms up

@@ -10,10 +10,11 @@ from ..evaluation.datasets import BenchmarkSet
 from ..evaluation.evaluate import EvalResult, evaluate
 from ..evaluation.published import published
 from ..evaluation.restorers import network_planes
+from ..evaluation.scoring import REDUCED, precision_drift
 from ..hub.fetch import find_shipped
 from ..hub.manifest import read_manifest
 from ..hub.weights import weights_dir
-from ..inference.loading import LoadedModel, load_model
+from ..inference.loading import load_model
 from ..inference.options import InferenceOptions, InferencePrecision
 from ..models import count_parameters
 from ..progress import Progress, ProgressFn, no_progress
@@ -31,19 +32,6 @@ class ZooRow:
     cpu_ms_256: float
     drift: tuple[tuple[str, float], ...] = ()  # (precision, PSNR change from fp32 on the first set)
 
-
-REDUCED = (InferencePrecision.FP16, InferencePrecision.BF16)
-
-
-def precision_drift(
-    model: LoadedModel, bench: BenchmarkSet, fp32_psnr: float, progress: ProgressFn = no_progress
-) -> tuple[tuple[str, float], ...]:
-    """PSNR change on ``bench`` when the network runs under fp16 and bf16 autocast."""
-    out = []
-    for precision in REDUCED:
-        psnr = evaluate(model.name, network_planes(model, InferenceOptions(precision=precision)), bench, model.scale, progress).psnr
-        out.append((precision.value, psnr - fp32_psnr))
-    return tuple(out)
 
 
 def zoo_rows(benches: Sequence[BenchmarkSet], progress: ProgressFn = no_progress, time_cpu: bool = True) -> list[ZooRow]:

@@ -17,6 +17,7 @@ from typing import Callable, Optional
 import torch
 
 from ..errors import UsageError
+from ..inference.precision import cpu_has_bf16
 
 BF16_MARGIN = 1.10  # bf16 must be this much faster: its 7-bit mantissa is not free
 
@@ -42,13 +43,6 @@ class StepMode:
     def __str__(self) -> str:
         return f"{self.precision.value}{' channels-last' if self.channels_last else ''}"
 
-
-def cpu_has_bf16() -> bool:
-    """Whether oneDNN has bf16 kernels on this CPU (AVX512-BF16 or AMX), by its own check."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def fixed_mode(precision: Precision, device: torch.device) -> StepMode:
