@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,21 @@ def test_markdown_into_a_readme_block(cli, tmp_path):
                   "--readme", str(readme)])
     assert result.exit_code == 0, result.stderr
     text = readme.read_text()
-    assert "| bicubic | x3 |" in text and "| espcn | x3 | 22,729 |" in text and "matrix-product probe" in text
+    assert "| bicubic | x3 | - |" in text and "| espcn | x3 | random-init | 22,729 |" in text
+    assert "matrix-product probe" in text
+
+
+def test_trained_weights_are_timed_beside_fresh_ones(cli, tmp_path, random_weights):
+    path = random_weights(tmp_path, "espcn", 3, seed=1)  # a file, as a shipped or trained one is
+    (row,) = [r for r in run_bench(cli, "--model", "espcn", "-x", "3", "--weights", str(path))["results"] if r["model"] == "espcn"]
+    assert row["weights"] == str(path) and row["fresh_seconds"] > 0
+    fresh = run_bench(cli, "--model", "srcnn", "-x", "3")["results"][-1]
+    assert fresh["weights"] == "random-init" and fresh["fresh_seconds"] is None  # nothing to set beside it
+    readme = tmp_path / "R.md"
+    readme.write_text("<!-- upscale:bench -->\n<!-- /upscale:bench -->\n")
+    cli(["bench", "--model", "espcn", "-x", "3", "--size", "16x16", "--runs", "1", "--device", "cpu",
+         "--weights", str(path), "--readme", str(readme)])
+    assert re.search(r"\| [0-9.]+ \([0-9.]+x\) \| [0-9]+ MiB \|", readme.read_text())  # fresh ms and the ratio
 
 
 def test_vs_opencv_says_what_is_missing(cli, tmp_path):

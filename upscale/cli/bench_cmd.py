@@ -125,7 +125,7 @@ def _render(results: list[BenchResult], peak: float, as_json: bool, readme: Opti
         replace_block(readme, block, bench_markdown(results, peak, command_line))
         return
     table = Table(title=f"upscale bench (matrix-product probe: {peak:.2f} TFLOP/s)")
-    for col in ("model", "x", "params", "GFLOP/MP", "ms", "MP/s", "vs bicubic", "TFLOP/s", "of peak", "peak mem"):
+    for col in ("model", "x", "params", "GFLOP/MP", "ms", "MP/s", "vs bicubic", "TFLOP/s", "of peak", "vs fresh", "peak mem"):
         table.add_column(col, justify="left" if col == "model" else "right")
     base = results[0].output_mpix_per_second
     for r in results:
@@ -133,7 +133,8 @@ def _render(results: list[BenchResult], peak: float, as_json: bool, readme: Opti
             r.model, str(r.scale), f"{r.parameters:,}", _opt(r.gflops_per_output_mp, ".1f"),
             f"{r.median_seconds * 1000:.1f}", f"{r.output_mpix_per_second:.2f}",
             f"{r.output_mpix_per_second / base:.2f}x", _opt(r.achieved_tflops, ".3f"),
-            _opt(r.fraction_of_peak, ".0%"), f"{r.peak_memory_bytes / 2**20:.0f} MiB",
+            _opt(r.fraction_of_peak, ".0%"), _opt(r.fresh_seconds and r.median_seconds / r.fresh_seconds, ".2f"),
+            f"{r.peak_memory_bytes / 2**20:.0f} MiB",
         )
     out_console.print(table)
 

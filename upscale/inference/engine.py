@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, Optional, Union
 
 import numpy as np
@@ -12,6 +13,7 @@ from ..errors import UsageError
 from ..imaging.layout import channels_last_module
 from ..imaging.resize import matlab_imresize
 from ..progress import ProgressFn, no_progress
+from .denormals import flushed_denormals
 from .loading import LoadedModel
 from .memory import auto_tile, tile_batch
 from .options import AlphaMode, InferenceOptions, ResolvedOptions, resolve_options
@@ -46,7 +48,9 @@ def _run(
     size = auto_tile(model, dev, height, width, pad) if opts.tile is None else opts.tile
     batch = tile_batch(model, dev, size, pad)
     # Tiles repeat a few shapes, so cuDNN's autotuned choice is reused; scoped, not process-wide.
-    with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, benchmark=dev.type == "cuda"):
+    # On the CPU, denormal activations are flushed on every thread (denormals.py), also scoped.
+    flush = flushed_denormals() if dev.type == "cpu" else nullcontext()
+    with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, benchmark=dev.type == "cuda"), flush:
         while True:
             try:
                 tiles = plan_tiles(height, width, size, pad)

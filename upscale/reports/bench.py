@@ -7,6 +7,7 @@ peak RSS on the CPU, which is monotonic: run one model per process to read it al
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -20,7 +21,7 @@ from ..inference.engine import upscale_with
 from ..inference.loading import LoadedModel, from_module, load_model
 from ..inference.options import InferenceOptions, resolve_options
 from ..inference.precision import settle_precision
-from ..models import count_parameters
+from ..models import count_parameters, create_model
 from .timing import peak_memory, bench_input, timed
 
 
@@ -43,6 +44,9 @@ class BenchResult:
     peak_memory_bytes: int
     memory_kind: str
     weights: str
+    # The same network with freshly initialised weights, timed in the same way: trained
+    # weights whose activations go denormal would show here as a slower row.
+    fresh_seconds: Optional[float] = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,14 +76,24 @@ def bench_named_model(
     runs: int = 3,
     peak_tflops: Optional[float] = None,
 ) -> BenchResult:
-    """Shipped (or given) weights when there are any, else a fresh network: the speed is the same."""
+    """Shipped (or given) weights when there are any, timed beside fresh weights of the same network; else fresh alone.
+
+    Fresh weights set the speed the architecture should have: trained weights whose
+    activations go denormal, or anything else in them that slows the kernels, show as
+    a ratio above 1 (``fresh_seconds``).
+    """
     try:
         loaded, source = load_model(name, scale, weights), "shipped" if weights is None else str(weights)
     except WeightsError:
         if weights is not None:
             raise
-        loaded, source = from_module(name, scale), "random-init"
-    return bench_model(loaded, width, height, options, runs, peak_tflops, source)
+        return bench_model(from_module(name, scale), width, height, options, runs, peak_tflops, "random-init")
+    _, choice = settle_precision(resolve_options(options), loaded)
+    same = dataclasses.replace(options, precision=choice.precision)  # the fresh twin runs as the trained one does
+    fresh = from_module(name, scale, create_model(name, scale, **loaded.meta.get("config", {})))
+    result = bench_model(loaded, width, height, options, runs, peak_tflops, source)
+    twin = bench_model(fresh, width, height, same, runs, peak_tflops, "random-init")
+    return dataclasses.replace(result, fresh_seconds=twin.median_seconds)
 
 
 def bench_model(

@@ -87,21 +87,30 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def _fresh_cell(result: Any) -> str:
+    """Fresh weights' time and the trained weights' ratio to it (above 1: the trained file runs slower)."""
+    fresh = getattr(result, "fresh_seconds", None)
+    if fresh is None:
+        return "–"
+    return f"{fresh * 1000:.1f} ({result.median_seconds / fresh:.2f}x)"
+
+
 def bench_markdown(results: Sequence[Any], peak_tflops: float, command: str) -> str:
     """The bench table: every method's speed as a ratio to the bicubic row, and its share of peak."""
     base = results[0].output_mpix_per_second
     lines = [
-        "| model | scale | params | GFLOP / output MP | ms | output MP/s | vs bicubic | TFLOP/s | of peak | peak memory |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | scale | weights | params | GFLOP / output MP | ms | output MP/s | vs bicubic | TFLOP/s | of peak | ms, fresh weights | peak memory |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         gflops = "–" if r.gflops_per_output_mp is None else f"{r.gflops_per_output_mp:.1f}"
         tflops = "–" if r.achieved_tflops is None else f"{r.achieved_tflops:.3f}"
         share = "–" if r.fraction_of_peak is None else f"{r.fraction_of_peak:.0%}"
+        fresh = _fresh_cell(r)
         lines.append(
-            f"| {r.model} | x{r.scale} | {r.parameters:,} | {gflops} | {r.median_seconds * 1000:.1f} "
+            f"| {r.model} | x{r.scale} | {r.weights} | {r.parameters:,} | {gflops} | {r.median_seconds * 1000:.1f} "
             f"| {r.output_mpix_per_second:.2f} | {r.output_mpix_per_second / base:.2f}x | {tflops} | {share} "
-            f"| {r.peak_memory_bytes / 2**20:.0f} MiB |"
+            f"| {fresh} | {r.peak_memory_bytes / 2**20:.0f} MiB |"
         )
     first = results[0]
     lines.append("")
