@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +32,9 @@ from ..files import write_bytes_atomic
 from ..hub.download import default_cache_dir
 from ..hub.manifest import read_manifest, sha256_file
 from ..imaging.layout import channels_last, channels_last_module
+from ..machine import cpu_name
 from .loading import LoadedModel
-from .options import InferencePrecision, ResolvedOptions
+from .options import AUTOCAST, InferencePrecision, ResolvedOptions
 
 # The issue's bound is 0.05 dB on Set5; the manifest's value was measured on one CPU,
 # and another CPU's bf16 kernels round differently (AMX against AVX512-BF16 against
@@ -55,7 +55,7 @@ class PrecisionChoice:
 
     @property
     def autocast(self) -> Optional[torch.dtype]:
-        return torch.bfloat16 if self.precision is InferencePrecision.BF16 else None
+        return AUTOCAST.get(self.precision)
 
 
 def cpu_has_bf16() -> bool:
@@ -77,16 +77,6 @@ def recorded_bf16_drift(model: LoadedModel) -> Optional[float]:
     drift = entry.get("drift", {}).get(f"x{model.scale}", {}).get("bf16")
     return None if drift is None else float(drift)
 
-
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), for keying measurements by machine."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def probe_key(model: LoadedModel) -> str:
