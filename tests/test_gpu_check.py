@@ -34,9 +34,9 @@ from upscale.reports.gpu_check import (
     TilingRow,
     compile_estimate,
     measure_compiled,
-    readme_blocks,
     run_gpu_check,
 )
+from upscale.reports.gpu_tables import readme_blocks
 from upscale.reports.train_bench import TrainStepResult
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,8 @@ from ..files import write_bytes_atomic
 from ..inference.options import pick_device
 from ..models import get_spec
 from ..progress import Progress
-from ..reports.gpu_check import BLOCKS, GPU_PLAN, QUICK_PLAN, GpuCheck, readme_blocks, run_gpu_check
+from ..reports.gpu_check import BLOCKS, GPU_PLAN, QUICK_PLAN, GpuCheck, run_gpu_check
+from ..reports.gpu_tables import readme_blocks
 from ..reports.markdown import replace_block
 from .app import VersionFlag, command
 from .options import DeviceOption, parse_names
