@@ -17,14 +17,16 @@ def no_shipped_weights(tmp_path, monkeypatch):
 
 
 def run_bench(cli, *args):
-    result = cli(["bench", "--size", "32x24", "--runs", "1", "--device", "cpu", "--json", *args])
+    # fp32 unless a test asks: under auto a CPU with bf16 kernels adds a bf16 row per model.
+    precision = [] if "--precision" in args else ["--precision", "fp32"]
+    result = cli(["bench", "--size", "32x24", "--runs", "1", "--device", "cpu", "--json", *precision, *args])
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
 
 
 def test_fields_and_bicubic_row(cli):
     data = run_bench(cli, "--model", "fsrcnn,rdn", "-x", "2")
-    assert data["matmul_peak_tflops"] > 0
+    assert set(data["conv_peak_tflops"]) == {"fp32"} and data["conv_peak_tflops"]["fp32"] > 0
     rows = {r["model"]: r for r in data["results"]}
     assert list(rows) == ["bicubic", "fsrcnn", "rdn"]
     for name in ("fsrcnn", "rdn"):
@@ -47,11 +49,11 @@ def test_markdown_into_a_readme_block(cli, tmp_path):
     readme = tmp_path / "R.md"
     readme.write_text("top\n<!-- upscale:bench -->\n<!-- /upscale:bench -->\n")
     result = cli(["bench", "--model", "espcn", "-x", "3", "--size", "16x16", "--runs", "1", "--device", "cpu",
-                  "--readme", str(readme)])
+                  "--precision", "fp32", "--readme", str(readme)])
     assert result.exit_code == 0, result.stderr
     text = readme.read_text()
-    assert "| bicubic | x3 | - |" in text and "| espcn | x3 | random-init | 22,729 |" in text
-    assert "matrix-product probe" in text
+    assert "| bicubic | x3 | float32 | - |" in text and "| espcn | x3 | float32 | random-init | 22,729 |" in text
+    assert "conv peak" in text
 
 
 def test_trained_weights_are_timed_beside_fresh_ones(cli, tmp_path, random_weights):
@@ -83,3 +85,16 @@ def test_vs_opencv_side_by_side(cli):
     names = [r["model"] for r in data["results"]]
     assert names == ["bicubic", "fsrcnn", "opencv-fsrcnn", "espcn", "opencv-espcn"]
     assert all(r["median_seconds"] > 0 for r in data["results"])
+
+
+def test_auto_on_a_bf16_cpu_times_both_precisions_against_their_own_peaks(cli, monkeypatch):
+    monkeypatch.setattr("upscale.reports.bench.cpu_has_bf16", lambda: True)
+    data = run_bench(cli, "--model", "espcn", "-x", "2", "--precision", "auto")
+    assert set(data["conv_peak_tflops"]) == {"fp32", "bf16"}
+    assert [r["precision"] for r in data["results"] if r["model"] == "espcn"] == ["float32", "bfloat16"]
+    monkeypatch.setattr("upscale.reports.bench.cpu_has_bf16", lambda: False)
+    data = run_bench(cli, "--model", "espcn", "-x", "2", "--precision", "auto")
+    assert set(data["conv_peak_tflops"]) == {"fp32"}
+    assert [r["precision"] for r in data["results"] if r["model"] == "espcn"] == ["float32"]
+    asked = run_bench(cli, "--model", "espcn", "-x", "2", "--precision", "bf16")
+    assert [r["precision"] for r in asked["results"] if r["model"] == "espcn"] == ["bfloat16"]

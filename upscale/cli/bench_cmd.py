@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 import sys
 from enum import Enum
@@ -13,15 +14,15 @@ import typer
 from rich.table import Table
 
 from ..errors import UsageError
-from ..inference.options import InferenceOptions, InferencePrecision, pick_device, resolve_options
+from ..inference.options import AUTOCAST, InferenceOptions, InferencePrecision, pick_device, resolve_options
+from ..inference.precision import cpu_has_bf16
 from ..models import get_spec, list_models
 from ..progress import Progress
-from ..reports.bench import BenchResult, bench_bicubic, bench_named_model, bench_opencv
+from ..reports.bench import BenchResult, bench_bicubic, bench_named_model, bench_opencv, bench_precisions
 from ..reports.markdown import bench_markdown, replace_block, train_step_markdown
 from ..reports.opencv_peer import peer_of
-from ..reports.timing import bench_isolated, conv_peak_tflops, matmul_peak_tflops
+from ..reports.timing import bench_isolated, conv_peak_tflops
 from ..reports.train_bench import bench_train_step, bench_train_step_isolated
-from ..inference.precision import cpu_has_bf16
 from ..training.precision import Precision
 from .app import VersionFlag, command
 from .console import emit_json, out_console, progress_bar
@@ -98,7 +99,9 @@ def bench_command(
     resolved = resolve_options(options)
     dev = resolved.device
     width, height = parse_size(size or ("64x64" if dev.type == "cpu" else "256x256"))
-    peak = matmul_peak_tflops(dev, resolved.autocast or torch.float32)
+    precisions = bench_precisions(options)
+    # Each row's share of peak is of a 64->64 3x3 convolution in its own precision, measured now.
+    peaks = {p.value: conv_peak_tflops(dev, AUTOCAST.get(p, torch.float32)) for p in precisions}
     # On the CPU every row runs in a fresh process, so each peak RSS is that row's alone.
     run = bench_isolated if dev.type == "cpu" else (lambda fn, *a, **k: fn(*a, **k))
     results = [run(bench_bicubic, width, height, factor, runs)]
@@ -107,30 +110,33 @@ def bench_command(
             report(Progress("bench", i, len(names), name))
             if factor not in get_spec(name).scales:
                 continue
-            results.append(run(bench_named_model, name, factor, weights, width, height, options, runs, peak))
+            for p in precisions:
+                asked = dataclasses.replace(options, precision=p)
+                results.append(run(bench_named_model, name, factor, weights, width, height, asked, runs, peaks[p.value]))
             if vs is Peer.OPENCV and peer_of(name, factor) is not None:
                 results.append(run(bench_opencv, opencv_models, name, factor, width, height, runs))
         report(Progress("bench", len(names), len(names)))
     if vs is Peer.OPENCV and not any(r.model.startswith("opencv-") for r in results):
         raise UsageError(f"--vs opencv compares fsrcnn, espcn and lapsrn; none of {', '.join(names)} at x{factor}")
-    _render(results, peak, as_json, readme, block)
+    _render(results, peaks, as_json, readme, block)
 
 
-def _render(results: list[BenchResult], peak: float, as_json: bool, readme: Optional[Path], block: str) -> None:
+def _render(results: list[BenchResult], peaks: dict[str, float], as_json: bool, readme: Optional[Path], block: str) -> None:
     if as_json:
-        emit_json({"matmul_peak_tflops": peak, "results": [r.to_dict() for r in results]})
+        emit_json({"conv_peak_tflops": peaks, "results": [r.to_dict() for r in results]})
         return
     command_line = "upscale " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if readme:
-        replace_block(readme, block, bench_markdown(results, peak, command_line))
+        replace_block(readme, block, bench_markdown(results, peaks, command_line))
         return
-    table = Table(title=f"upscale bench (matrix-product probe: {peak:.2f} TFLOP/s)")
-    for col in ("model", "x", "params", "GFLOP/MP", "ms", "MP/s", "vs bicubic", "TFLOP/s", "of peak", "vs fresh", "peak mem"):
+    shown = ", ".join(f"{p} {v:.2f}" for p, v in peaks.items())
+    table = Table(title=f"upscale bench (conv peak, TFLOP/s: {shown})")
+    for col in ("model", "x", "prec", "params", "GFLOP/MP", "ms", "MP/s", "vs bicubic", "TFLOP/s", "of peak", "vs fresh", "peak mem"):
         table.add_column(col, justify="left" if col == "model" else "right")
     base = results[0].output_mpix_per_second
     for r in results:
         table.add_row(
-            r.model, str(r.scale), f"{r.parameters:,}", _opt(r.gflops_per_output_mp, ".1f"),
+            r.model, str(r.scale), r.precision, f"{r.parameters:,}", _opt(r.gflops_per_output_mp, ".1f"),
             f"{r.median_seconds * 1000:.1f}", f"{r.output_mpix_per_second:.2f}",
             f"{r.output_mpix_per_second / base:.2f}x", _opt(r.achieved_tflops, ".3f"),
             _opt(r.fraction_of_peak, ".0%"), _opt(r.fresh_seconds and r.median_seconds / r.fresh_seconds, ".2f"),

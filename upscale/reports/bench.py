@@ -19,8 +19,8 @@ from ..errors import WeightsError
 from ..imaging.resize import imresize_tensor
 from ..inference.engine import upscale_with
 from ..inference.loading import LoadedModel, from_module, load_model
-from ..inference.options import InferenceOptions, resolve_options
-from ..inference.precision import settle_precision
+from ..inference.options import InferenceOptions, InferencePrecision, resolve_options
+from ..inference.precision import cpu_has_bf16, settle_precision
 from ..models import count_parameters, create_model
 from .timing import peak_memory, bench_input, timed
 
@@ -50,6 +50,18 @@ class BenchResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def bench_precisions(options: InferenceOptions) -> tuple[InferencePrecision, ...]:
+    """The precisions each network is timed in: the one asked for; under auto on a CPU with
+    bf16 kernels both fp32 and bf16, the two auto chooses between per network, each set
+    against its own convolution peak."""
+    resolved = resolve_options(options)
+    if resolved.auto_cpu:
+        return (InferencePrecision.FP32, InferencePrecision.BF16) if cpu_has_bf16() else (InferencePrecision.FP32,)
+    if options.precision == InferencePrecision.AUTO:  # a GPU: fp16 (options.pick_autocast)
+        return (InferencePrecision.FP16,)
+    return (InferencePrecision(options.precision),)
 
 
 def flops_per_output_mp(model: LoadedModel, probe: int = 64) -> float:
