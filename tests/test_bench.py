@@ -81,10 +81,29 @@ def test_vs_opencv_side_by_side(cli):
     cv2 = pytest.importorskip("cv2")
     if not hasattr(cv2, "dnn_superres") or not (PEERS / "Saafke__FSRCNN_Tensorflow").is_dir():
         pytest.skip("needs OpenCV 4.x contrib and the peer model files in ../shared/peers")
-    data = run_bench(cli, "--model", "fsrcnn,espcn", "-x", "3", "--vs", "opencv", "--opencv-models", str(PEERS))
+    data = run_bench(cli, "--model", "fsrcnn,espcn", "-x", "3", "--vs", "opencv", "--opencv-models", str(PEERS),
+                     "--repeat", "2")
     names = [r["model"] for r in data["results"]]
     assert names == ["bicubic", "fsrcnn", "opencv-fsrcnn", "espcn", "opencv-espcn"]
     assert all(r["median_seconds"] > 0 for r in data["results"])
+    # one ratio per round; the last one is the table's own
+    assert set(data["peer_ratios"]) == {"fsrcnn float32", "espcn float32"}
+    rows = {r["model"]: r["median_seconds"] for r in data["results"]}
+    assert len(data["peer_ratios"]["espcn float32"]) == 2
+    assert data["peer_ratios"]["espcn float32"][-1] == pytest.approx(rows["opencv-espcn"] / rows["espcn"])
+
+
+def test_peer_ratios_are_per_round_and_per_precision():
+    from upscale.reports.bench import BenchResult, peer_ratios
+
+    def row(model, precision, seconds):
+        return BenchResult(model, 4, 8, 8, "cpu", precision, 0, None, seconds, 1.0, None, None, 0, "rss", "-")
+
+    rounds = [
+        [row("espcn", "float32", 2.0), row("espcn", "bfloat16", 4.0), row("opencv-espcn", "float32", 3.0)],
+        [row("espcn", "float32", 3.0), row("espcn", "bfloat16", 1.5), row("opencv-espcn", "float32", 3.0)],
+    ]
+    assert peer_ratios(rounds) == {"espcn float32": [1.5, 1.0], "espcn bfloat16": [0.75, 2.0]}
 
 
 def test_auto_on_a_bf16_cpu_times_both_precisions_against_their_own_peaks(cli, monkeypatch):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import statistics
 import sys
 from enum import Enum
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..inference.options import AUTOCAST, InferenceOptions, InferencePrecision, 
 from ..inference.precision import cpu_has_bf16
 from ..models import get_spec, list_models
 from ..progress import Progress
-from ..reports.bench import BenchResult, bench_bicubic, bench_named_model, bench_opencv, bench_precisions
+from ..reports.bench import BenchResult, bench_bicubic, bench_named_model, bench_opencv, bench_precisions, peer_ratios
 from ..reports.markdown import bench_markdown, replace_block, train_step_markdown
 from ..reports.opencv_peer import peer_of
 from ..reports.timing import bench_isolated, conv_peak_tflops
@@ -78,6 +79,9 @@ def bench_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
     readme: Annotated[Optional[Path], typer.Option("--readme", help="Write the markdown table into this file.")] = None,
     block: Annotated[str, typer.Option("--block", help="--readme: the name of the generated block.")] = "bench",
+    repeat: Annotated[
+        int, typer.Option("--repeat", min=1, help="--vs: run the whole comparison this many times.")
+    ] = 1,
     train: Annotated[bool, typer.Option("--train", help="Time one training step per model instead.")] = False,
     batch: Annotated[Optional[int], typer.Option("--batch", help="--train: batch (default: the recipe's).")] = None,
     patch: Annotated[Optional[int], typer.Option("--patch", help="--train: patch (default: the recipe's).")] = None,
@@ -104,30 +108,37 @@ def bench_command(
     peaks = {p.value: conv_peak_tflops(dev, AUTOCAST.get(p, torch.float32)) for p in precisions}
     # On the CPU every row runs in a fresh process, so each peak RSS is that row's alone.
     run = bench_isolated if dev.type == "cpu" else (lambda fn, *a, **k: fn(*a, **k))
-    results = [run(bench_bicubic, width, height, factor, runs)]
+    rounds = []
     with progress_bar() as report:
-        for i, name in enumerate(names):
-            report(Progress("bench", i, len(names), name))
-            if factor not in get_spec(name).scales:
-                continue
-            for p in precisions:
-                asked = dataclasses.replace(options, precision=p)
-                results.append(run(bench_named_model, name, factor, weights, width, height, asked, runs, peaks[p.value]))
-            if vs is Peer.OPENCV and peer_of(name, factor) is not None:
-                results.append(run(bench_opencv, opencv_models, name, factor, width, height, runs))
-        report(Progress("bench", len(names), len(names)))
+        for k in range(repeat):
+            results = [run(bench_bicubic, width, height, factor, runs)]
+            for i, name in enumerate(names):
+                report(Progress("bench", k * len(names) + i, repeat * len(names), name))
+                if factor not in get_spec(name).scales:
+                    continue
+                for p in precisions:
+                    asked = dataclasses.replace(options, precision=p)
+                    results.append(run(bench_named_model, name, factor, weights, width, height, asked, runs, peaks[p.value]))
+                if vs is Peer.OPENCV and peer_of(name, factor) is not None:
+                    results.append(run(bench_opencv, opencv_models, name, factor, width, height, runs))
+            rounds.append(results)
+        report(Progress("bench", repeat * len(names), repeat * len(names)))
     if vs is Peer.OPENCV and not any(r.model.startswith("opencv-") for r in results):
         raise UsageError(f"--vs opencv compares fsrcnn, espcn and lapsrn; none of {', '.join(names)} at x{factor}")
-    _render(results, peaks, as_json, readme, block)
+    ratios = peer_ratios(rounds) if vs is Peer.OPENCV else {}
+    _render(results, peaks, ratios, as_json, readme, block)
 
 
-def _render(results: list[BenchResult], peaks: dict[str, float], as_json: bool, readme: Optional[Path], block: str) -> None:
+def _render(
+    results: list[BenchResult], peaks: dict[str, float], ratios: dict[str, list[float]], as_json: bool,
+    readme: Optional[Path], block: str,
+) -> None:
     if as_json:
-        emit_json({"conv_peak_tflops": peaks, "results": [r.to_dict() for r in results]})
+        emit_json({"conv_peak_tflops": peaks, "peer_ratios": ratios, "results": [r.to_dict() for r in results]})
         return
     command_line = "upscale " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if readme:
-        replace_block(readme, block, bench_markdown(results, peaks, command_line))
+        replace_block(readme, block, bench_markdown(results, peaks, command_line, ratios))
         return
     shown = ", ".join(f"{p} {v:.2f}" for p, v in peaks.items())
     table = Table(title=f"upscale bench (conv peak, TFLOP/s: {shown})")
@@ -143,6 +154,12 @@ def _render(results: list[BenchResult], peaks: dict[str, float], as_json: bool, 
             f"{r.peak_memory_bytes / 2**20:.0f} MiB",
         )
     out_console.print(table)
+    for key, values in ratios.items():
+        out_console.print(f"{key}: the peer's time over ours, each run {_ratio_runs(values)}")
+
+
+def _ratio_runs(values: list[float]) -> str:
+    return " / ".join(f"{v:.2f}x" for v in values) + f" (median {statistics.median(values):.2f}x)"
 
 
 def _opt(value: Optional[float], fmt: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -62,6 +62,21 @@ def bench_precisions(options: InferenceOptions) -> tuple[InferencePrecision, ...
     if options.precision == InferencePrecision.AUTO:  # a GPU: fp16 (options.pick_autocast)
         return (InferencePrecision.FP16,)
     return (InferencePrecision(options.precision),)
+
+
+def peer_ratios(rounds: Sequence[Sequence[BenchResult]]) -> dict[str, list[float]]:
+    """``"model precision"`` -> the peer's time over ours in each round (above 1: ours is faster).
+
+    A shared machine's speed comes and goes between runs, so one comparison is not
+    evidence; several rounds, each with both sides timed back to back, are.
+    """
+    ratios: dict[str, list[float]] = {}
+    for rows in rounds:
+        peers = {r.model.removeprefix("opencv-"): r for r in rows if r.model.startswith("opencv-")}
+        for r in rows:
+            if r.model in peers:
+                ratios.setdefault(f"{r.model} {r.precision}", []).append(peers[r.model].median_seconds / r.median_seconds)
+    return ratios
 
 
 def flops_per_output_mp(model: LoadedModel, probe: int = 64) -> float:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import platform
 import re
+import statistics
 from datetime import date
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from .._version import __version__
 from ..errors import UpscaleError
@@ -86,7 +87,9 @@ def _fresh_cell(result: Any) -> str:
     return f"{fresh * 1000:.1f} ({result.median_seconds / fresh:.2f}x)"
 
 
-def bench_markdown(results: Sequence[Any], peaks: dict[str, float], command: str) -> str:
+def bench_markdown(
+    results: Sequence[Any], peaks: dict[str, float], command: str, peer_ratios: Optional[dict[str, list[float]]] = None
+) -> str:
     """The bench table: every method's speed as a ratio to the bicubic row, and its share of the
     convolution peak of its own precision."""
     base = results[0].output_mpix_per_second
@@ -107,6 +110,13 @@ def bench_markdown(results: Sequence[Any], peaks: dict[str, float], command: str
         )
     first = results[0]
     shown = ", ".join(f"{p} {v:.3f}" for p, v in peaks.items())
+    if peer_ratios:  # several rounds of the comparison: each one's ratio, and their median
+        lines.append("")
+        lines.append(f"The peer's time over ours in each of {len(next(iter(peer_ratios.values())))} runs (the table shows the last):")
+        lines.append("")
+        for key, values in peer_ratios.items():
+            runs = " / ".join(f"{v:.2f}x" for v in values)
+            lines.append(f"- {key}: {runs} (median {statistics.median(values):.2f}x)")
     lines.append("")
     lines.append(
         f"{first.width}x{first.height} LR input, device {results[-1].device}; conv peak (a 64->64 3x3 "
