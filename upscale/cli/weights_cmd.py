@@ -43,7 +43,8 @@ def add_command(  # keyword-only, so the required FILES may follow --version
         for path in files:
             scores, drift = score_file(path, benches, report)
             entries[path.name] = make_entry(path, scores, drift)
-            out_console.print(f"{path.name}: {scores}, drift from fp32 on {benches[0].name if benches else '-'}: {drift}")
+            first = benches[0].name if benches else "-"
+            out_console.print(f"{path.name}: {scores}, drift from fp32 on {first}: {drift}", soft_wrap=True)
     out_console.print(f"wrote {write_manifest(entries, folder)}")
 
 
