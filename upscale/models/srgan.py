@@ -26,10 +26,12 @@ the identity) lets any patch size work; it returns logits, no sigmoid.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
+import torch
 from torch import Tensor, nn
 
-from .layers import he_conv
+from .layers import he_conv, polyphase_conv, polyphase_weights
 from .recipe import AdversarialRecipe, Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, register
 
@@ -78,6 +80,9 @@ def _upsampler(channels: int, scale: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+TAIL_PHASES = 2  # the tail's polyphase factor: 5x5 256->12 on the half grid (3 and 4 measured slower)
+
+
 class SRResNet(nn.Module):
     """The SRGAN generator."""
 
@@ -89,6 +94,39 @@ class SRResNet(nn.Module):
         self.body = nn.Sequential(*blocks, _conv(c, c, 3), nn.BatchNorm2d(c))
         self.upsample = _upsampler(c, scale)
         self.tail = _conv(c, 3, 9)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.head(x)
+        features = self.upsample(h + self.body(h))
+        if features.shape[-2] % TAIL_PHASES or features.shape[-1] % TAIL_PHASES:
+            return self.tail(features)
+        # The 9x9 64->3 last layer runs as its exact polyphase form (models/layers.py): with
+        # three outputs it ran at a fifth of the convolution rate. With gradients on, the
+        # rearranged weights are rebuilt from the tail's own parameters every call.
+        weights = polyphase_weights(self.tail, TAIL_PHASES) if torch.is_grad_enabled() else self._tail_weights()
+        return polyphase_conv(self.tail, features, TAIL_PHASES, weights)
+
+    def _tail_weights(self) -> tuple[Tensor, Optional[Tensor], int]:
+        """The rearranged tail weights, rebuilt only when the tail's weights change."""
+        key = (self.tail.weight._version, self.tail.weight.data_ptr(), self.tail.weight.device, self.tail.weight.dtype)
+        if getattr(self, "_tail_key", None) != key:
+            self._tail_cache = polyphase_weights(self.tail, TAIL_PHASES)
+            self._tail_key = key
+        return self._tail_cache
+
+
+class PlainSRResNet(nn.Module):
+    """SRResNet with its last layer as the plain 9x9 convolution, for export.
+
+    Traced, the polyphase rebuild would put gathers and index tables into the graph;
+    the plain form is the paper's network with the state dict's names and sizes.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        if not isinstance(net, SRResNet):
+            raise TypeError(f"PlainSRResNet wraps an SRResNet, not a {type(net).__name__}")
+        self.head, self.body, self.upsample, self.tail = net.head, net.body, net.upsample, net.tail
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.head(x)
@@ -175,6 +213,7 @@ register(
         radius_of=lambda cfg, _scale: receptive_radius(cfg),
         discriminator=Discriminator,
         scale_specific=("upsample.",),
+        export_module=PlainSRResNet,
         recipe=RECIPE,
         published=PUBLISHED,
         reference_parameters=REFERENCE_PARAMETERS,
