@@ -59,7 +59,7 @@ def test_markdown_into_a_readme_block(cli, tmp_path):
 def test_trained_weights_are_timed_beside_fresh_ones(cli, tmp_path, random_weights):
     path = random_weights(tmp_path, "espcn", 3, seed=1)  # a file, as a shipped or trained one is
     (row,) = [r for r in run_bench(cli, "--model", "espcn", "-x", "3", "--weights", str(path))["results"] if r["model"] == "espcn"]
-    assert row["weights"] == str(path) and row["fresh_seconds"] > 0
+    assert row["weights"] == str(path) and row["fresh_seconds"] > 0 and row["fresh_ratio"] > 0
     fresh = run_bench(cli, "--model", "srcnn", "-x", "3")["results"][-1]
     assert fresh["weights"] == "random-init" and fresh["fresh_seconds"] is None  # nothing to set beside it
     readme = tmp_path / "R.md"

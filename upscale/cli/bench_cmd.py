@@ -150,7 +150,7 @@ def _render(
             r.model, str(r.scale), r.precision, f"{r.parameters:,}", _opt(r.gflops_per_output_mp, ".1f"),
             f"{r.median_seconds * 1000:.1f}", f"{r.output_mpix_per_second:.2f}",
             f"{r.output_mpix_per_second / base:.2f}x", _opt(r.achieved_tflops, ".3f"),
-            _opt(r.fraction_of_peak, ".0%"), _opt(r.fresh_seconds and r.median_seconds / r.fresh_seconds, ".2f"),
+            _opt(r.fraction_of_peak, ".0%"), _opt(r.fresh_ratio, ".2f"),
             f"{r.peak_memory_bytes / 2**20:.0f} MiB",
         )
     out_console.print(table)

@@ -84,7 +84,8 @@ def _fresh_cell(result: Any) -> str:
     fresh = getattr(result, "fresh_seconds", None)
     if fresh is None:
         return "–"
-    return f"{fresh * 1000:.1f} ({result.median_seconds / fresh:.2f}x)"
+    ratio = getattr(result, "fresh_ratio", None) or result.median_seconds / fresh
+    return f"{fresh * 1000:.1f} ({ratio:.2f}x)"
 
 
 def bench_markdown(
