@@ -16,6 +16,7 @@ Flushing changes nothing the eye or PSNR can see: a denormal float32 is below 1.
 from __future__ import annotations
 
 import ctypes
+import functools
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
@@ -24,6 +25,7 @@ import torch
 _Region = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
+@functools.lru_cache(maxsize=1)  # the loaded runtime does not change: looked up once, not per image
 def _gomp() -> Optional[ctypes.CDLL]:
     """The GNU OpenMP runtime loaded in this process (torch's own on Linux), if any."""
     try:

@@ -129,9 +129,10 @@ def bench_named_model(
     # The two rows above ran seconds apart, and a burst of load elsewhere lands on one of
     # them; the ratio comes from rounds that alternate between the two, best round each.
     image, best = bench_input(width, height), {}
+    sides = [(key, model, settle_precision(resolve_options(asked), model)[0])
+             for key, model, asked in (("file", loaded, options), ("fresh", fresh, same))]
     for _ in range(FRESH_ROUNDS):
-        for key, model, asked in (("file", loaded, options), ("fresh", fresh, same)):
-            opts, _ = settle_precision(resolve_options(asked), model)
+        for key, model, opts in sides:
             seconds = timed(lambda: upscale_with(image, model, opts), runs, opts.device, budget_s=5.0)
             best[key] = min(best.get(key, math.inf), seconds)
     return dataclasses.replace(result, fresh_seconds=twin.median_seconds, fresh_ratio=best["file"] / best["fresh"])
