@@ -86,24 +86,33 @@ def test_vs_opencv_side_by_side(cli):
     names = [r["model"] for r in data["results"]]
     assert names == ["bicubic", "fsrcnn", "opencv-fsrcnn", "espcn", "opencv-espcn"]
     assert all(r["median_seconds"] > 0 for r in data["results"])
-    # one ratio per round; the last one is the table's own
+    # one paired ratio per round and precision
     assert set(data["peer_ratios"]) == {"fsrcnn float32", "espcn float32"}
-    rows = {r["model"]: r["median_seconds"] for r in data["results"]}
-    assert len(data["peer_ratios"]["espcn float32"]) == 2
-    assert data["peer_ratios"]["espcn float32"][-1] == pytest.approx(rows["opencv-espcn"] / rows["espcn"])
+    assert all(len(v) == 2 and all(r > 0 for r in v) for v in data["peer_ratios"].values())
 
 
-def test_peer_ratios_are_per_round_and_per_precision():
-    from upscale.reports.bench import BenchResult, peer_ratios
+def test_the_peer_ratio_comes_from_alternating_pairs_of_calls(monkeypatch, tmp_path):
+    """Each pair times both sides back to back, the order swapping pair by pair; the ratio is the pairs' median."""
+    import upscale.reports.bench as bench
+    import upscale.reports.opencv_peer as opencv_peer
 
-    def row(model, precision, seconds):
-        return BenchResult(model, 4, 8, 8, "cpu", precision, 0, None, seconds, 1.0, None, None, 0, "rss", "-")
+    clock, calls = [0.0], []
+    costs = iter([1, 3, 5, 2, 1, 2, 9, 3, 1, 4, 1, 1, 1, 1])  # milliseconds, in call order
 
-    rounds = [
-        [row("espcn", "float32", 2.0), row("espcn", "bfloat16", 4.0), row("opencv-espcn", "float32", 3.0)],
-        [row("espcn", "float32", 3.0), row("espcn", "bfloat16", 1.5), row("opencv-espcn", "float32", 3.0)],
-    ]
-    assert peer_ratios(rounds) == {"espcn float32": [1.5, 1.0], "espcn bfloat16": [0.75, 2.0]}
+    def spend(side):
+        def call(*_args):
+            calls.append(side)
+            clock[0] += next(costs) / 1000
+        return call
+
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(bench, "upscale_with", spend("ours"))
+    monkeypatch.setattr(opencv_peer, "opencv_upscaler", lambda *_args: spend("peer"))
+    key, ratio = bench.paired_peer_ratio("espcn", 3, None, 8, 8, tmp_path, runs=6)
+    assert key == "espcn float32"
+    assert calls == ["ours", "peer"] + ["ours", "peer", "peer", "ours"] * 3
+    # after the warm-up pair, (ours, peer): (5, 2) (2, 1) (9, 3) (4, 1) (1, 1) (1, 1)
+    assert ratio == pytest.approx((0.4 + 0.5) / 2)  # the median of 0.25, 1/3, 0.4, 0.5, 1, 1
 
 
 def test_auto_on_a_bf16_cpu_times_both_precisions_against_their_own_peaks(cli, monkeypatch):

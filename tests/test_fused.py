@@ -9,7 +9,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from upscale.models import create_model
+from upscale.models import fused as fused_module
 from upscale.models.fused import conv_act
+from upscale.models.layers import pixel_shuffle
 
 PLAIN = {"none": lambda t: t, "relu": torch.relu, "tanh": torch.tanh}
 
@@ -28,9 +30,11 @@ def float32_conv_bound(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     return k * eps * magnitude + 8 * eps  # + a few ulps of a vectorised tanh's own error
 
 
+@pytest.mark.parametrize("fused_tanh_is_fast", [False, True])  # both routes, whatever this CPU has
 @pytest.mark.parametrize("act", ["none", "relu", "tanh"])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_conv_act_matches_plain_ops(act: str, channels_last: bool) -> None:
+def test_conv_act_matches_plain_ops(act: str, channels_last: bool, fused_tanh_is_fast: bool, monkeypatch) -> None:
+    monkeypatch.setattr(fused_module, "_fused_tanh_is_fast", lambda: fused_tanh_is_fast)
     torch.manual_seed(0)
     conv = nn.Conv2d(8, 5, 3, padding=1)
     x = torch.randn(2, 8, 19, 23)
@@ -109,3 +113,26 @@ def test_the_input_layer_leaves_autocast_in_inference_only() -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = create_model("espcn", 2)(torch.rand(2, 1, 12, 12))
     assert out.dtype == torch.float32 and out.requires_grad
+
+
+@pytest.mark.parametrize("channels,factor", [(1, 2), (1, 3), (1, 4), (3, 4), (2, 3)])
+def test_pixel_shuffle_of_channels_last_phases_is_the_plain_one(channels: int, factor: int) -> None:
+    torch.manual_seed(factor)
+    x = torch.randn(2, channels * factor * factor, 7, 9, requires_grad=True)
+    for layout in (torch.contiguous_format, torch.channels_last):
+        mine = pixel_shuffle(x.contiguous(memory_format=layout), factor)
+        plain = F.pixel_shuffle(x, factor)
+        assert torch.equal(mine, plain)  # a copy: the same values, bit for bit
+        (grad,) = torch.autograd.grad((mine * plain.detach()).sum(), x)
+        assert torch.equal(grad, torch.autograd.grad((plain * plain.detach()).sum(), x)[0])
+
+
+def test_the_tanh_identity_keeps_a_one_channel_weights_layout(monkeypatch) -> None:
+    """The doubled weight keeps channels-last strides, so oneDNN writes channels-last (layout.py)."""
+    from upscale.imaging.layout import channels_last, channels_last_module
+
+    monkeypatch.setattr(fused_module, "_fused_tanh_is_fast", lambda: False)
+    conv = channels_last_module(nn.Conv2d(1, 8, 5, padding=2))
+    with torch.inference_mode():
+        out = conv_act(channels_last(torch.rand(1, 1, 12, 12)), conv, "tanh")
+    assert out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 import pytest
 
-from upscale.imaging.color import rgb_to_y, rgb_to_ycbcr, ycbcr_planes_to_rgb, ycbcr_to_rgb
+from upscale.imaging.color import add_luma, chroma_terms, rgb_to_y, rgb_to_ycbcr, ycbcr_planes_to_rgb, ycbcr_to_rgb
+from upscale.imaging.resize import imresize_tensor
 from upscale.errors import UsageError
 from upscale.evaluation.metrics import modcrop, psnr, quantize, shave, ssim
 
@@ -105,6 +106,18 @@ def test_torch_colour_conversion_matches_numpy_in_any_layout():
         assert np.abs(ycc.permute(0, 2, 3, 1).numpy() - rgb_to_ycbcr(rgb)).max() < 1e-12
         back = ycbcr_to_rgb(ycc, 255.0, 0.5)
         assert np.abs(back.permute(0, 2, 3, 1).numpy() - (rgb * 255 + 0.5)).max() < 1e-9
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_resizing_the_chroma_terms_is_converting_the_resized_chroma(scale: int):
+    """What the Y models' pipeline relies on: the conversion's chroma part commutes with the bicubic."""
+    ycc = rgb_to_ycbcr(torch.rand(1, 3, 11, 13, dtype=torch.float64))
+    luma = torch.rand(1, 1, 11 * scale, 13 * scale, dtype=torch.float64)
+    late = ycbcr_planes_to_rgb(luma, imresize_tensor(ycc[:, 1:], float(scale)), 255.0, 0.5)
+    early = add_luma(imresize_tensor(chroma_terms(ycc[:, 1:], 255.0, 0.5), float(scale)), luma, 255.0)
+    assert early.shape == late.shape == (1, 3, 11 * scale, 13 * scale)
+    assert torch.allclose(early, late, rtol=0, atol=1e-9)
+    assert (late - late.mean()).abs().max() > 10  # not a flat picture
 
 
 def test_luma_and_chroma_planes_join_into_interleaved_rgb():

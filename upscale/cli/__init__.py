@@ -11,11 +11,13 @@ from . import compare_cmd as _compare  # noqa: F401
 from . import zoo_cmd as _zoo  # noqa: F401
 from . import export_cmd as _export  # noqa: F401
 from . import gpu_check_cmd as _gpu_check  # noqa: F401  (hidden: the GPU day's measurements)
+from ..machine import keep_freed_memory
 from .app import app
 
 
 def main() -> None:
     """Console-script entry point."""
+    keep_freed_memory()  # this process is the command's own: reuse activation buffers (machine.py says why)
     app(prog_name="upscale")
 
 

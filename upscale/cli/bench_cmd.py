@@ -19,7 +19,7 @@ from ..inference.options import AUTOCAST, InferenceOptions, InferencePrecision, 
 from ..inference.precision import cpu_has_bf16
 from ..models import get_spec, list_models
 from ..progress import Progress
-from ..reports.bench import BenchResult, bench_bicubic, bench_named_model, bench_opencv, bench_precisions, peer_ratios
+from ..reports.bench import BenchResult, bench_bicubic, bench_named_model, bench_opencv, bench_precisions, paired_peer_ratio
 from ..reports.markdown import bench_markdown, replace_block, train_step_markdown
 from ..reports.opencv_peer import peer_of
 from ..reports.timing import bench_isolated, conv_peak_tflops
@@ -108,7 +108,7 @@ def bench_command(
     peaks = {p.value: conv_peak_tflops(dev, AUTOCAST.get(p, torch.float32)) for p in precisions}
     # On the CPU every row runs in a fresh process, so each peak RSS is that row's alone.
     run = bench_isolated if dev.type == "cpu" else (lambda fn, *a, **k: fn(*a, **k))
-    rounds = []
+    ratios: dict[str, list[float]] = {}  # --vs: the peer's time over ours, one paired measurement per round
     with progress_bar() as report:
         for k in range(repeat):
             results = [run(bench_bicubic, width, height, factor, runs)]
@@ -116,16 +116,18 @@ def bench_command(
                 report(Progress("bench", k * len(names) + i, repeat * len(names), name))
                 if factor not in get_spec(name).scales:
                     continue
+                paired = vs is Peer.OPENCV and peer_of(name, factor) is not None
                 for p in precisions:
                     asked = dataclasses.replace(options, precision=p)
                     results.append(run(bench_named_model, name, factor, weights, width, height, asked, runs, peaks[p.value]))
-                if vs is Peer.OPENCV and peer_of(name, factor) is not None:
+                    if paired:
+                        key, ratio = run(paired_peer_ratio, name, factor, weights, width, height, opencv_models, asked, runs)
+                        ratios.setdefault(key, []).append(ratio)
+                if paired:
                     results.append(run(bench_opencv, opencv_models, name, factor, width, height, runs))
-            rounds.append(results)
         report(Progress("bench", repeat * len(names), repeat * len(names)))
     if vs is Peer.OPENCV and not any(r.model.startswith("opencv-") for r in results):
         raise UsageError(f"--vs opencv compares fsrcnn, espcn and lapsrn; none of {', '.join(names)} at x{factor}")
-    ratios = peer_ratios(rounds) if vs is Peer.OPENCV else {}
     _render(results, peaks, ratios, as_json, readme, block)
 
 

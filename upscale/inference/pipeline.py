@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..imaging.color import rgb_to_ycbcr, ycbcr_planes_to_rgb
+from ..imaging.color import add_luma, chroma_terms, rgb_to_ycbcr
 from ..imaging.layout import channels_last
 from ..imaging.resize import imresize_tensor
 from ..models import ColorSpace, InputKind, ModelSpec
@@ -76,7 +76,8 @@ def make_pipeline(
             return scaled(run_network(x))
         ycc = rgb_to_ycbcr(x)
         luma = run_network(ycc[:, :1])
-        chroma = imresize_tensor(ycc[:, 1:], float(scale))
-        return ycbcr_planes_to_rgb(luma, chroma, gain, offset)
+        # The chroma's share of R, G and B, resized at LR size (color.chroma_terms says why)
+        terms = imresize_tensor(chroma_terms(ycc[:, 1:], gain, offset), float(scale))
+        return add_luma(terms, luma, gain)
 
     return pipeline

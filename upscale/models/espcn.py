@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from .fused import Float32, conv_act
-from .layers import he_conv
+from .layers import he_conv, pixel_shuffle
 from .recipe import Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, OpenCVPeer, register
 
@@ -47,7 +47,7 @@ class ESPCN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         conv1, _, conv2, _, conv3, shuffle = self.body
         hidden = conv_act(conv_act(x, conv1, "tanh", Float32.INFERENCE), conv2, "tanh")
-        return shuffle(conv_act(hidden, conv3, "none", Float32.ALWAYS))
+        return pixel_shuffle(conv_act(hidden, conv3, "none", Float32.ALWAYS), shuffle.upscale_factor)
 
 
 def build(cfg: ESPCNConfig, scale: int) -> nn.Module:

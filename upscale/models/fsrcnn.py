@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .fused import Float32, in_float32
-from .layers import he_conv
+from .layers import he_conv, pixel_shuffle
 from .recipe import Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, OpenCVPeer, register
 
@@ -74,7 +74,7 @@ class FSRCNN(nn.Module):
         # from the deconvolution's own parameters every call, so those are what is trained.
         weight, bias, pad = subpixel_weights(self.deconv) if torch.is_grad_enabled() else self._subpixel()
         phases = in_float32(lambda f: F.conv2d(f, weight, bias, padding=pad), features)
-        return F.pixel_shuffle(phases, self.deconv.stride[0])
+        return pixel_shuffle(phases, self.deconv.stride[0])
 
     def _subpixel(self) -> tuple[Tensor, Tensor, int]:
         """The rearranged weights, rebuilt only when the deconvolution's weights change."""

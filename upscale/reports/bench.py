@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -70,19 +72,57 @@ def bench_precisions(options: InferenceOptions) -> tuple[InferencePrecision, ...
     return (InferencePrecision(options.precision),)
 
 
-def peer_ratios(rounds: Sequence[Sequence[BenchResult]]) -> dict[str, list[float]]:
-    """``"model precision"`` -> the peer's time over ours in each round (above 1: ours is faster).
+PAIRED_BUDGET_S = 20.0  # a slow pair (LapSRN on two cores) stops the paired calls early
 
-    A shared machine's speed comes and goes between runs, so one comparison is not
-    evidence; several rounds, each with both sides timed back to back, are.
+
+def paired_peer_ratio(
+    name: str,
+    scale: int,
+    weights: Optional[Path],
+    width: int,
+    height: int,
+    models_dir: Path,
+    options: InferenceOptions = InferenceOptions(),
+    runs: int = 10,
+) -> tuple[str, float]:
+    """``("model precision", the peer's time over ours)``: the median of ``runs`` pairs of back-to-back calls in one process.
+
+    A shared machine's speed drifts over seconds, so two rows timed in separate
+    processes a minute apart saw different machines (on the 2-core AMD EPYC, family 25
+    model 1, OpenCV's FSRCNN row read 45 ms and 63 ms in two runs a minute apart). Two
+    calls next to each other see nearly the same one; the order alternates pair by pair.
     """
-    ratios: dict[str, list[float]] = {}
-    for rows in rounds:
-        peers = {r.model.removeprefix("opencv-"): r for r in rows if r.model.startswith("opencv-")}
-        for r in rows:
-            if r.model in peers:
-                ratios.setdefault(f"{r.model} {r.precision}", []).append(peers[r.model].median_seconds / r.median_seconds)
-    return ratios
+    from .opencv_peer import opencv_upscaler
+
+    model, _ = _shipped_or_fresh(name, scale, weights)
+    opts, _ = settle_precision(resolve_options(options), model)
+    peer = opencv_upscaler(models_dir, name, scale)
+    image = bench_input(width, height)
+    sides = (lambda: upscale_with(image, model, opts), lambda: peer(image))
+    for side in sides:  # warm-up: the network moves to its device, OpenCV plans its layers
+        side()
+    ratios: list[float] = []
+    spent = 0.0
+    while len(ratios) < runs and (len(ratios) < 3 or spent < PAIRED_BUDGET_S):
+        took = [0.0, 0.0]
+        for k in ((0, 1) if len(ratios) % 2 == 0 else (1, 0)):
+            start = time.perf_counter()
+            sides[k]()
+            took[k] = time.perf_counter() - start
+        ratios.append(took[1] / took[0])
+        spent += sum(took)
+    precision = str(opts.autocast or torch.float32).removeprefix("torch.")
+    return f"{name} {precision}", statistics.median(ratios)
+
+
+def _shipped_or_fresh(name: str, scale: int, weights: Optional[Path]) -> tuple[LoadedModel, str]:
+    """The given or shipped weights and where they came from; fresh weights where nothing ships."""
+    try:
+        return load_model(name, scale, weights), "shipped" if weights is None else str(weights)
+    except WeightsError:
+        if weights is not None:
+            raise
+        return from_module(name, scale), "random-init"
 
 
 def flops_per_output_mp(model: LoadedModel, probe: int = 64) -> float:
@@ -115,12 +155,9 @@ def bench_named_model(
     activations go denormal, or anything else in them that slows the kernels, show as
     a ratio above 1 (``fresh_seconds``).
     """
-    try:
-        loaded, source = load_model(name, scale, weights), "shipped" if weights is None else str(weights)
-    except WeightsError:
-        if weights is not None:
-            raise
-        return bench_model(from_module(name, scale), width, height, options, runs, peak_tflops, "random-init")
+    loaded, source = _shipped_or_fresh(name, scale, weights)
+    if source == "random-init":
+        return bench_model(loaded, width, height, options, runs, peak_tflops, source)
     _, choice = settle_precision(resolve_options(options), loaded)
     same = dataclasses.replace(options, precision=choice.precision)  # the fresh twin runs as the trained one does
     fresh = from_module(name, scale, create_model(name, scale, **loaded.meta.get("config", {})))

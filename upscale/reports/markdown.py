@@ -113,7 +113,10 @@ def bench_markdown(
     shown = ", ".join(f"{p} {v:.3f}" for p, v in peaks.items())
     if peer_ratios:  # several rounds of the comparison: each one's ratio, and their median
         lines.append("")
-        lines.append(f"The peer's time over ours in each of {len(next(iter(peer_ratios.values())))} runs (the table shows the last):")
+        lines.append(
+            f"The peer's time over ours in each of {len(next(iter(peer_ratios.values())))} runs, each the median "
+            "of back-to-back pairs of calls in one process (the table's rows come from separate processes):"
+        )
         lines.append("")
         for key, values in peer_ratios.items():
             runs = " / ".join(f"{v:.2f}x" for v in values)

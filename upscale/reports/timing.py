@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..imaging.synthetic import demo_image
+from ..machine import keep_freed_memory
 
 
 def bench_input(width: int, height: int) -> np.ndarray:
@@ -77,7 +78,8 @@ def bench_isolated(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)`` in a fresh process, so the CPU's peak RSS is that call's alone."""
     import multiprocessing
 
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
+    # The child is the command's own process, set up as the command line sets up its own
+    with multiprocessing.get_context("spawn").Pool(1, initializer=keep_freed_memory) as pool:
         return pool.apply(fn, args, kwargs)
 
 
