@@ -12,6 +12,7 @@ from upscale import load_model
 from upscale.evaluation.datasets import BenchmarkSet, list_images
 from upscale.evaluation.evaluate import evaluate
 from upscale.inference.options import InferenceOptions, InferencePrecision
+from upscale.inference.precision import BF16_MAX_DRIFT, choose_cpu_precision, recorded_bf16_drift
 from upscale.hub.manifest import read_manifest, sha256_file
 from upscale.evaluation.restorers import network_planes
 from upscale.hub.weights import REPO_WEIGHTS
@@ -28,7 +29,7 @@ def test_every_shipped_file_is_in_the_manifest():
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_every_entry_records_its_precision_drift(name):
     # --precision auto on the CPU runs a file in bf16 only with this record (inference/precision.py);
-    # test_reduced_precision_keeps_set5_psnr below holds every record to the 0.05 dB bound.
+    # test_auto_precision_keeps_set5_psnr below holds what auto runs to the 0.05 dB bound.
     entry = SHIPPED[name]
     assert set(entry.get("drift", {})) == set(entry["scores"]), "run 'upscale weights add' again"
     assert all(set(d) == {"fp16", "bf16"} for d in entry["drift"].values())
@@ -48,15 +49,27 @@ def test_shipped_weights_match_their_manifest(name, shared_set):
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
-def test_reduced_precision_keeps_set5_psnr(name, shared_set):
-    """fp16 and bf16 autocast stay within 0.05 dB of fp32 (on the machine running the tests)."""
+def test_auto_precision_keeps_set5_psnr(name, shared_set, tmp_path):
+    """What ``auto`` runs stays within 0.05 dB of fp32 on Set5 (measured on the machine running the tests).
+
+    On a GPU auto is fp16, so fp16 must hold for every file. On a CPU with bf16 kernels
+    auto takes bf16 only for files whose recorded drift is within the policy's bound:
+    those must hold now too, and the others must be refused bf16 by the policy itself
+    (FSRCNN x2 moves 0.08 dB in bf16 and runs fp32 under auto).
+    """
     entry, path = SHIPPED[name], REPO_WEIGHTS / name
     folder = shared_set("Set5")
     bench = BenchmarkSet("Set5", folder, list_images(folder))
     for scale_key, sets in entry["scores"].items():
         model = load_model(entry["arch"], int(scale_key[1:]), path)
-        for precision, delta in precision_drift(model, bench, sets["Set5"]["psnr"]):
-            assert abs(delta) <= 0.05, (name, scale_key, precision, delta)
+        drift = dict(precision_drift(model, bench, sets["Set5"]["psnr"]))
+        assert abs(drift["fp16"]) <= 0.05, (name, scale_key, "fp16", drift)
+        choice = choose_cpu_precision(model, tmp_path / "precision.json", lambda _m: {"fp32": 2.0, "bf16": 1.0},
+                                      has_bf16=lambda: True)
+        if choice.precision is InferencePrecision.BF16:
+            assert abs(drift["bf16"]) <= 0.05, (name, scale_key, "bf16", drift)
+        else:  # refused for its numbers, not for speed (the timings above favour bf16)
+            assert abs(recorded_bf16_drift(model)) > BF16_MAX_DRIFT and "moves these weights" in choice.reason
 
 
 def test_add_and_verify_with_a_weights_folder(cli, tmp_path, monkeypatch, random_weights):
