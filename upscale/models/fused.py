@@ -11,6 +11,7 @@ to float32 rounding (a test checks every model that uses it).
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
 from typing import Any, Callable, Literal, Sequence
 
@@ -26,6 +27,7 @@ _FUSED = getattr(torch.ops.mkldnn, "_convolution_pointwise", None)
 _state = {"usable": None}
 
 
+@functools.lru_cache(maxsize=1)  # the CPU does not change: asked once, not per layer and tile
 def _fused_tanh_is_fast() -> bool:
     """Whether oneDNN's fused tanh beats a plain convolution and the sigmoid identity below.
 
