@@ -126,3 +126,16 @@ def test_luma_and_chroma_planes_join_into_planar_rgb():
     rgb = ycbcr_planes_to_rgb(ycc[:, :1], ycc[:, 1:], 65535.0, 0.5)
     assert rgb.shape == (2, 3, 5, 6) and rgb.is_contiguous()
     assert torch.allclose(rgb, ycbcr_to_rgb(ycc, 65535.0, 0.5), rtol=0, atol=1e-9)
+
+
+def test_luma_and_chroma_terms_in_one_product_are_the_two_steps():
+    # The Y models' pipeline takes Y and the chroma terms from RGB in one 4x3 product.
+    from upscale.imaging.color import luma_and_chroma_terms
+
+    rgb = torch.rand(2, 3, 7, 9, dtype=torch.float64)
+    ycc = rgb_to_ycbcr(rgb)
+    for gain, offset in ((1.0, 0.0), (255.0, 0.5), (65535.0, 0.5)):
+        luma, terms = luma_and_chroma_terms(rgb, gain, offset)
+        assert luma.shape == (2, 1, 7, 9) and terms.shape == (2, 3, 7, 9)
+        assert torch.allclose(luma, ycc[:, :1], rtol=0, atol=1e-12)
+        assert torch.allclose(terms, chroma_terms(ycc[:, 1:], gain, offset), rtol=0, atol=1e-9 * gain)

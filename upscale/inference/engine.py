@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 from typing import Any, Optional, Union
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -73,15 +74,20 @@ def _upscale_planes(arr: np.ndarray, model: LoadedModel, opts: ResolvedOptions, 
     x = torch.from_numpy(planes.astype(np.float32) / peak).permute(2, 0, 1)[None]
     s = model.scale
     out = np.empty((planes.shape[0] * s, planes.shape[1] * s, planes.shape[2]), dtype=arr.dtype)
-
-    target = torch.from_numpy(out)
+    dtype = torch.from_numpy(out[:0, :0, :0]).dtype
 
     def write(t: Any, core: torch.Tensor) -> None:
         # The pipeline already gave peak * value + 0.5: clamp, truncate to the integer type
         # (round-half-up here: values >= 0), then interleave the planes as integers, a quarter
         # of the bytes that interleaving floats moves (color.add_luma has the timing).
-        q = core[0].float().clamp_(0, peak).to(target.dtype).cpu()
-        target[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s].copy_(q.permute(1, 2, 0))
+        q = core[0].float().clamp_(0, peak).to(dtype).cpu().numpy()
+        region = out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s]
+        if q.shape[0] == 1:
+            region[..., 0] = q[0]
+        elif region.flags.c_contiguous:  # the whole image: straight into it
+            cv2.merge(list(q), dst=region)
+        else:  # OpenCV's merge is SIMD; torch's strided byte copy took 2.9 ms for ESPCN x4's 1024 x 1024 x 3, this 0.9
+            region[...] = cv2.merge(list(q))
 
     _run(model, x, write, opts, progress, gain=peak, offset=0.5)
     return out[..., 0] if arr.ndim == 2 else out

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..imaging.color import add_luma, chroma_terms, rgb_to_ycbcr
+from ..imaging.color import add_luma, luma_and_chroma_terms
 from ..imaging.layout import channels_last
 from ..imaging.resize import imresize_tensor
 from ..models import ColorSpace, InputKind, ModelSpec
@@ -74,10 +74,9 @@ def make_pipeline(
             return scaled(out.mean(dim=-3, keepdim=True) if gray else out)
         if gray:  # a gray plane is the luma: the papers feed it as is
             return scaled(run_network(x))
-        ycc = rgb_to_ycbcr(x)
-        luma = run_network(ycc[:, :1])
+        y, terms = luma_and_chroma_terms(x, gain, offset)
+        luma = run_network(y)
         # The chroma's share of R, G and B, resized at LR size (color.chroma_terms says why)
-        terms = imresize_tensor(chroma_terms(ycc[:, 1:], gain, offset), float(scale))
-        return add_luma(terms, luma, gain)
+        return add_luma(imresize_tensor(terms, float(scale)), luma, gain)
 
     return pipeline
