@@ -60,15 +60,32 @@ def test_conv_act_keeps_gradients_in_training() -> None:
     assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("fused_tanh_is_fast", [False, True])  # both routes, whatever this CPU has
+@pytest.mark.parametrize("shape", [(31, 40), (3, 3), (2, 9)])  # (2, 9): too thin for the border classes
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_espcn_inference_equals_its_layers(scale: int) -> None:
+def test_espcn_inference_equals_its_layers(scale: int, shape: tuple[int, int], fused_tanh_is_fast: bool, monkeypatch) -> None:
+    monkeypatch.setattr(fused_module, "_fused_tanh_is_fast", lambda: fused_tanh_is_fast)
+    folds = []
+    add_border = fused_module._add_border
+
+    def counted(y: torch.Tensor, terms: torch.Tensor) -> torch.Tensor:
+        folds.append(y.shape)
+        return add_border(y, terms)
+
+    monkeypatch.setattr(fused_module, "_add_border", counted)
     torch.manual_seed(scale)
     net = create_model("espcn", scale).eval()
-    x = torch.rand(1, 1, 31, 40)
+    # Biases far from zero: a wrong border term would show at every border pixel.
+    with torch.no_grad():
+        for conv in (net.body[0], net.body[2], net.body[4]):
+            conv.bias.uniform_(-0.5, 0.5)
+    x = torch.rand(1, 1, *shape)
     reference = net.body(x).detach()  # the Sequential's own layers: plain ops
     with torch.inference_mode():
         fast = net.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
     assert torch.allclose(fast, reference, atol=1e-5)
+    # On the slow-tanh route, a tile big enough folds both tanh into the next layer.
+    assert len(folds) == (2 if not fused_tanh_is_fast and min(shape) > 2 else 0)
 
 
 def test_fused_flops_count_like_convolutions() -> None:

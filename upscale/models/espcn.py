@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from .fused import Float32, conv_act
+from .fused import Float32, conv_act, tanh_is_slow, tanh_stack
 from .layers import he_conv, pixel_shuffle
 from .recipe import Loss, Recipe, Supervision
 from .registry import ColorSpace, InputKind, ModelSpec, OpenCVPeer, register
@@ -46,8 +46,12 @@ class ESPCN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         conv1, _, conv2, _, conv3, shuffle = self.body
-        hidden = conv_act(conv_act(x, conv1, "tanh", Float32.INFERENCE), conv2, "tanh")
-        return pixel_shuffle(conv_act(hidden, conv3, "none", Float32.ALWAYS), shuffle.upscale_factor)
+        if tanh_is_slow(x):
+            phases = tanh_stack(x, (conv1, conv2), conv3)
+        else:
+            hidden = conv_act(conv_act(x, conv1, "tanh", Float32.INFERENCE), conv2, "tanh")
+            phases = conv_act(hidden, conv3, "none", Float32.ALWAYS)
+        return pixel_shuffle(phases, shuffle.upscale_factor)
 
 
 def build(cfg: ESPCNConfig, scale: int) -> nn.Module:
