@@ -33,18 +33,23 @@ def float32_conv_bound(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
 @pytest.mark.parametrize("fused_tanh_is_fast", [False, True])  # both routes, whatever this CPU has
 @pytest.mark.parametrize("act", ["none", "relu", "tanh"])
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_conv_act_matches_plain_ops(act: str, channels_last: bool, fused_tanh_is_fast: bool, monkeypatch) -> None:
+@pytest.mark.parametrize("cin,kernel", [(8, 3), (1, 5)])  # (1, 5): the one-channel input's shifted copies
+def test_conv_act_matches_plain_ops(
+    act: str, channels_last: bool, fused_tanh_is_fast: bool, cin: int, kernel: int, monkeypatch
+) -> None:
+    from upscale.imaging.layout import channels_last as restride, channels_last_module
+
     monkeypatch.setattr(fused_module, "_fused_tanh_is_fast", lambda: fused_tanh_is_fast)
     torch.manual_seed(0)
-    conv = nn.Conv2d(8, 5, 3, padding=1)
-    x = torch.randn(2, 8, 19, 23)
+    conv = nn.Conv2d(cin, 5, kernel, padding=kernel // 2)
+    x = torch.randn(2, cin, 19, 23)
     if channels_last:
-        conv = conv.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
+        conv = channels_last_module(conv)
+        x = restride(x)
     with torch.inference_mode():
         fused = conv_act(x, conv, act)
-        plain = PLAIN[act](F.conv2d(x, conv.weight, conv.bias, padding=1))
-        exact = PLAIN[act](F.conv2d(x.double(), conv.weight.double(), conv.bias.double(), padding=1))
+        plain = PLAIN[act](F.conv2d(x, conv.weight, conv.bias, padding=kernel // 2))
+        exact = PLAIN[act](F.conv2d(x.double(), conv.weight.double(), conv.bias.double(), padding=kernel // 2))
         bound = float32_conv_bound(x, conv)  # relu and tanh only shrink differences (slope <= 1)
     assert fused.shape == plain.shape
     for result in (fused, plain):
