@@ -164,3 +164,18 @@ def test_unrounded_integer_upscale_is_the_per_tap_passes(shape, scale):
     upscale_band.cache_clear()
     imresize_tensor(x * 255, float(scale), quantize_max=255.0)
     assert upscale_band.cache_info().misses == 0
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 32, 20), (1, 3, 17, 9)])  # rows in full blocks of 16, and not
+@pytest.mark.parametrize("scale", [2, 4])
+def test_upscale_plus_is_the_resize_plus_the_weighted_addend(shape, scale):
+    from upscale.imaging.resize import upscale_plus
+
+    gen = torch.Generator().manual_seed(scale)
+    x = torch.rand(*shape, generator=gen, dtype=torch.float64)
+    addend = torch.rand(shape[0], 1, shape[2] * scale, shape[3] * scale, generator=gen, dtype=torch.float64)
+    weights = (1.5, -0.25, 255.0)
+    expected = imresize_tensor(x, float(scale)) + torch.tensor(weights, dtype=torch.float64).view(3, 1, 1) * addend
+    got = upscale_plus(x, scale, addend, weights)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, rtol=0, atol=1e-9)

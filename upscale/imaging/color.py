@@ -123,7 +123,12 @@ def add_luma(terms: torch.Tensor, luma: torch.Tensor, gain: float = 1.0) -> torc
     output, combined, clamped and stored as 8-bit pixels, took 7.0 ms written interleaved
     here and 5.4 this way on the 2-core AMD EPYC (family 25 model 1), paired runs.
     """
-    return torch.addcmul(terms, luma, terms.new_tensor(INVERSE[:, 0] * gain).view(3, 1, 1))
+    return torch.addcmul(terms, luma, terms.new_tensor(luma_weights(gain)).view(3, 1, 1))
+
+
+def luma_weights(gain: float = 1.0) -> tuple[float, float, float]:
+    """What one unit of Y adds to R, G and B (times ``gain``): RGB = chroma terms + these x Y."""
+    return tuple(float(v) for v in INVERSE[:, 0] * gain)
 
 
 def rgb_to_y(rgb: Array) -> Array:

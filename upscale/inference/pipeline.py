@@ -15,9 +15,9 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..imaging.color import add_luma, luma_and_chroma_terms
+from ..imaging.color import luma_and_chroma_terms, luma_weights
 from ..imaging.layout import channels_last
-from ..imaging.resize import imresize_tensor
+from ..imaging.resize import imresize_tensor, upscale_plus
 from ..models import ColorSpace, InputKind, ModelSpec
 
 BICUBIC_REACH = 2  # the Keys kernel reaches 2 source pixels when upsampling
@@ -76,7 +76,8 @@ def make_pipeline(
             return scaled(run_network(x))
         y, terms = luma_and_chroma_terms(x, gain, offset)
         luma = run_network(y)
-        # The chroma's share of R, G and B, resized at LR size (color.chroma_terms says why)
-        return add_luma(imresize_tensor(terms, float(scale)), luma, gain)
+        # The chroma's share of R, G and B, resized at LR size (color.chroma_terms says why),
+        # the luma's share added in the resize's last pass
+        return upscale_plus(terms, scale, luma, luma_weights(gain))
 
     return pipeline
