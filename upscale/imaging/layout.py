@@ -26,6 +26,9 @@ def channels_last(t: Tensor) -> Tensor:
 
 def channels_last_module(net: nn.Module) -> nn.Module:
     """``net`` with every 4-D parameter channels-last (in place), one-channel weights included."""
+    params = [p for p in net.parameters() if p.dim() == 4]
+    if all(p.stride(1) == 1 and p.is_contiguous(memory_format=torch.channels_last) for p in params):
+        return net  # already so: the engine calls this per picture, and the walk below costs 0.2 ms
     net.to(memory_format=torch.channels_last)
     with torch.no_grad():
         for param in net.parameters():
