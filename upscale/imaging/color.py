@@ -91,13 +91,13 @@ def chroma_terms(chroma: torch.Tensor, gain: float = 1.0, offset: float = 0.0) -
 
 @functools.lru_cache(maxsize=16)
 def _luma_and_terms_affine(gain: float, offset: float) -> tuple[tuple[float, ...], ...]:
-    """Rows ``(m_r, m_g, m_b, bias)`` giving Y and the three chroma terms from RGB."""
-    inv = INVERSE * gain
-    terms = inv[:, 1:] @ (MATRIX[1:] / 255.0)
-    terms_bias = inv[:, 1:] @ (OFFSET[1:] / 255.0) + inv @ (-OFFSET / 255.0) + offset
-    rows = np.vstack([MATRIX[:1] / 255.0, terms])
-    bias = np.concatenate([OFFSET[:1] / 255.0, terms_bias])
-    return tuple(tuple(row) + (b,) for row, b in zip(rows.tolist(), bias.tolist()))
+    """Rows ``(m_r, m_g, m_b, bias)`` giving Y and the three chroma terms from RGB, read off
+    :func:`rgb_to_ycbcr` and :func:`chroma_terms` at black and the three primaries."""
+    points = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    ycc = rgb_to_ycbcr(points.view(4, 3, 1, 1))
+    planes = torch.cat([ycc[:, :1], chroma_terms(ycc[:, 1:], gain, offset)], dim=1).view(4, 4)
+    bias = planes[0]
+    return tuple(tuple((planes[1:, row] - bias[row]).tolist()) + (float(bias[row]),) for row in range(4))
 
 
 def luma_and_chroma_terms(rgb: torch.Tensor, gain: float = 1.0, offset: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:

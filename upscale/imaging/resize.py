@@ -199,8 +199,8 @@ def _upscale_by_blocks(
         out = x.new_empty(*x.shape[:-2], blocks, block * phases, x.shape[-1])
         bands = band.expand(blocks, *band.shape)
         for n in range(x.shape[0]):
+            base = addend[n, 0].view(blocks, block * phases, -1)
             for c, weight in enumerate(weights):
-                base = addend[n, 0].view(blocks, block * phases, -1)
                 torch.baddbmm(base, bands, windows[n, c], beta=weight, out=out[n, c])
         out = out.flatten(-3, -2)
     return out if blocks * block == in_len else out.narrow(dim, 0, out_len)

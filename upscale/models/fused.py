@@ -191,10 +191,18 @@ def tanh_stack(x: Tensor, hidden: Sequence[nn.Conv2d], last: nn.Conv2d) -> Tenso
     """
     convs = (*hidden, last)
     reach = max(conv.padding[0] for conv in convs[1:])
-    if not all(_same_size(conv) for conv in convs) or min(x.shape[-2:]) <= 2 * reach:
+    if not tanh_is_slow(x) or not all(_same_size(conv) for conv in convs) or min(x.shape[-2:]) <= 2 * reach:
         for conv in hidden:  # too small a tile for the border classes: the layers one by one
             x = conv_act(x, conv, "tanh")
         return conv_act(x, last, "none")
+    try:
+        return _folded_stack(x, convs, last)
+    except RuntimeError:  # a build whose oneDNN lacks the kernel: as conv_act, the plain ops from now on
+        _state["usable"] = False
+        return tanh_stack(x, hidden, last)
+
+
+def _folded_stack(x: Tensor, convs: Sequence[nn.Conv2d], last: nn.Conv2d) -> Tensor:
     out = x
     for i, conv in enumerate(convs):
         gain = 2.0 if conv is not last else 1.0  # a hidden layer's output feeds sigmoid(2z)
