@@ -93,6 +93,32 @@ def test_espcn_inference_equals_its_layers(scale: int, shape: tuple[int, int], f
     assert len(folds) == (2 if not fused_tanh_is_fast and min(shape) > 2 else 0)
 
 
+def test_the_folded_stack_follows_weights_changed_in_place(monkeypatch) -> None:
+    """The folded operands are cached per layer; an in-place update (an optimizer step,
+    load_state_dict) and parameters made under inference_mode both give the plain result."""
+    monkeypatch.setattr(fused_module, "_fused_tanh_is_fast", lambda: False)
+    torch.manual_seed(1)
+    net = create_model("espcn", 2).eval().to(memory_format=torch.channels_last)
+    x = torch.rand(1, 1, 20, 24).contiguous(memory_format=torch.channels_last)
+
+    def agrees() -> bool:
+        with torch.inference_mode():
+            fast = net(x)
+        return torch.allclose(fast, net.body(x).detach(), atol=1e-5)
+
+    assert agrees()
+    with torch.no_grad():
+        for conv in (net.body[0], net.body[2], net.body[4]):
+            conv.weight.mul_(-0.5)
+            conv.bias.add_(0.25)
+    assert agrees()
+    net.load_state_dict(create_model("espcn", 2).state_dict())
+    assert agrees()
+    with torch.inference_mode():
+        made_here = create_model("espcn", 2).eval()
+        assert torch.allclose(made_here(x), made_here.body(x), atol=1e-5)
+
+
 def test_fused_flops_count_like_convolutions() -> None:
     net = create_model("espcn", 3).eval()
     x = torch.rand(1, 1, 16, 16)
@@ -137,7 +163,7 @@ def test_the_input_layer_leaves_autocast_in_inference_only() -> None:
     assert out.dtype == torch.float32 and out.requires_grad
 
 
-@pytest.mark.parametrize("channels,factor", [(1, 2), (1, 3), (1, 4), (3, 4), (2, 3)])
+@pytest.mark.parametrize("channels,factor", [(1, 2), (1, 3), (1, 4), (3, 4), (2, 3), (2, 2), (1, 8)])
 def test_pixel_shuffle_of_channels_last_phases_is_the_plain_one(channels: int, factor: int) -> None:
     torch.manual_seed(factor)
     x = torch.randn(2, channels * factor * factor, 7, 9, requires_grad=True)
@@ -147,6 +173,10 @@ def test_pixel_shuffle_of_channels_last_phases_is_the_plain_one(channels: int, f
         assert torch.equal(mine, plain)  # a copy: the same values, bit for bit
         (grad,) = torch.autograd.grad((mine * plain.detach()).sum(), x)
         assert torch.equal(grad, torch.autograd.grad((plain * plain.detach()).sum(), x)[0])
+        with torch.inference_mode():  # the wide-element copy, where factor x 4 bytes has a dtype
+            for dtype in (torch.float32, torch.bfloat16):
+                phases = x.detach().to(dtype).contiguous(memory_format=layout)
+                assert torch.equal(pixel_shuffle(phases, factor), F.pixel_shuffle(phases.contiguous(), factor))
 
 
 def test_the_tanh_identity_keeps_a_one_channel_weights_layout(monkeypatch) -> None:

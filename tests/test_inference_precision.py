@@ -134,9 +134,9 @@ def test_the_engine_runs_what_auto_settled(monkeypatch):
     seen = []
     real = engine.make_pipeline
 
-    def spy(spec, net, scale, autocast_dtype=None, gain=1.0, offset=0.0):
+    def spy(spec, net, scale, autocast_dtype=None, gain=1.0, offset=0.0, quantize=None):
         seen.append(autocast_dtype)
-        return real(spec, net, scale, autocast_dtype, gain, offset)
+        return real(spec, net, scale, autocast_dtype, gain, offset, quantize)
 
     monkeypatch.setattr(engine, "make_pipeline", spy)
     image = torch.rand(1, 1, 12, 12)

@@ -179,3 +179,30 @@ def test_upscale_plus_is_the_resize_plus_the_weighted_addend(shape, scale):
     got = upscale_plus(x, scale, addend, weights)
     assert got.shape == expected.shape
     assert torch.allclose(got, expected, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 32, 20), (1, 3, 17, 9)])  # the plane-by-plane path, and the fallback
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int32])
+def test_upscale_plus_quantized_is_the_float_sum_clamped_and_truncated(shape, dtype):
+    from upscale.imaging.quantize import Quantizer
+    from upscale.imaging.resize import upscale_plus
+
+    gen = torch.Generator().manual_seed(shape[2])
+    x = torch.rand(*shape, generator=gen) * 300 - 20  # past both ends of [0, 255]
+    addend = torch.rand(shape[0], 1, shape[2] * 4, shape[3] * 4, generator=gen)
+    weights = (1.0, 0.5, -0.75)
+    float_sum = upscale_plus(x, 4, addend, weights)
+    got = upscale_plus(x, 4, addend, weights, Quantizer(255.0, dtype))
+    assert got.dtype == dtype and got.shape == float_sum.shape
+    assert float_sum.min() < 0 and float_sum.max() > 255  # both clamps are exercised
+    assert torch.equal(got, float_sum.clamp(0, 255).to(dtype))
+
+
+def test_quantizer_clamps_and_rounds_half_up_from_offset_values():
+    from upscale.imaging.quantize import Quantizer
+
+    scratch = torch.tensor([-3.0, 0.49, 0.5, 1.5, 2.4999, 254.5, 255.5, 1e6]) + 0.5
+    assert Quantizer(255.0, torch.uint8)(scratch.clone()).tolist() == [0, 0, 1, 2, 2, 255, 255, 255]
+    out = torch.zeros(8, dtype=torch.int32)
+    Quantizer(1000.0, torch.int32).into(scratch, out)
+    assert out.tolist() == [0, 0, 1, 2, 2, 255, 256, 1000]

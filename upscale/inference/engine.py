@@ -12,6 +12,7 @@ from PIL import Image
 
 from ..errors import UsageError
 from ..imaging.layout import channels_last_module
+from ..imaging.quantize import Quantizer
 from ..imaging.resize import matlab_imresize
 from ..progress import ProgressFn, no_progress
 from .denormals import flushed_denormals
@@ -33,17 +34,19 @@ def _run(
     progress: ProgressFn,
     gain: float = 1.0,
     offset: float = 0.0,
+    quantize: Optional[Quantizer] = None,
 ) -> None:
     """Tile ``x`` (``N,C,H,W`` float on the CPU) through the pipeline; halve the tile on CUDA OOM.
 
-    ``write`` receives ``gain * value + offset`` (see :func:`make_pipeline`). The network
+    ``write`` receives ``gain * value + offset``, as ``quantize``'s integers when given
+    (see :func:`make_pipeline`). The network
     is the engine's own (``load_model`` built it, ``from_module`` copied it), so it is
     moved and re-strided in place, once.
     """
     dev = opts.device
     # channels_last: oneDNN and cuDNN convolutions run faster on it (FSRCNN 28 -> 19 ms at 256x256 on the CPU)
     net = channels_last_module(model.net.to(dev)).eval()
-    pipeline = make_pipeline(model.spec, net, model.scale, opts.autocast, gain, offset)
+    pipeline = make_pipeline(model.spec, net, model.scale, opts.autocast, gain, offset, quantize)
     pad = pipeline_radius(model.spec, model.scale) if opts.tile_pad is None else opts.tile_pad
     height, width = x.shape[-2:]
     size = auto_tile(model, dev, height, width, pad) if opts.tile is None else opts.tile
@@ -77,10 +80,10 @@ def _upscale_planes(arr: np.ndarray, model: LoadedModel, opts: ResolvedOptions, 
     dtype = torch.from_numpy(out[:0, :0, :0]).dtype
 
     def write(t: Any, core: torch.Tensor) -> None:
-        # The pipeline already gave peak * value + 0.5: clamp, truncate to the integer type
-        # (round-half-up here: values >= 0), then interleave the planes as integers, a quarter
-        # of the bytes that interleaving floats moves (color.add_luma has the timing).
-        q = core[0].float().clamp_(0, peak).to(dtype).cpu().numpy()
+        # The pipeline gave peak * value + 0.5 as integers (quantize.py: round half up); the
+        # planes are interleaved as integers, a quarter of the bytes that interleaving floats
+        # moves (color.add_luma has the timing).
+        q = core[0].cpu().numpy()
         region = out[t.y0 * s : t.y1 * s, t.x0 * s : t.x1 * s]
         if q.shape[0] == 1:
             region[..., 0] = q[0]
@@ -89,7 +92,7 @@ def _upscale_planes(arr: np.ndarray, model: LoadedModel, opts: ResolvedOptions, 
         else:  # OpenCV's merge is SIMD; torch's strided byte copy took 2.9 ms for ESPCN x4's 1024 x 1024 x 3, this 0.9
             region[...] = cv2.merge(list(q))
 
-    _run(model, x, write, opts, progress, gain=peak, offset=0.5)
+    _run(model, x, write, opts, progress, gain=peak, offset=0.5, quantize=Quantizer(peak, dtype))
     return out[..., 0] if arr.ndim == 2 else out
 
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from ..imaging.color import luma_and_chroma_terms, luma_weights
 from ..imaging.layout import channels_last
+from ..imaging.quantize import Quantizer
 from ..imaging.resize import imresize_tensor, upscale_plus
 from ..models import ColorSpace, InputKind, ModelSpec
 
@@ -40,16 +41,19 @@ def make_pipeline(
     autocast_dtype: Optional[torch.dtype] = None,
     gain: float = 1.0,
     offset: float = 0.0,
+    quantize: Optional[Quantizer] = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``N,C,h,w -> N,C,h*scale,w*scale`` float (C = 1 gray or 3 RGB), values unclamped.
+    """``N,C,h,w -> N,C,h*scale,w*scale`` (C = 1 gray or 3 RGB).
 
     The output is ``gain * value + offset`` (``value`` in [0, 1] scale), folded into the
-    colour conversion where there is one.
+    colour conversion where there is one: floats, unclamped, or ``quantize``'s integers
+    (a Y model's quantized plane by plane as the colour is summed, resize.upscale_plus).
     """
     affine = gain != 1.0 or offset != 0.0
 
     def scaled(y: torch.Tensor) -> torch.Tensor:
-        return y.mul_(gain).add_(offset) if affine else y
+        y = y.mul_(gain).add_(offset) if affine else y
+        return quantize(y) if quantize else y
 
     net_scale = spec.network_scale(scale)
 
@@ -78,6 +82,6 @@ def make_pipeline(
         luma = run_network(y)
         # The chroma's share of R, G and B, resized at LR size (color.chroma_terms says why),
         # the luma's share added in the resize's last pass
-        return upscale_plus(terms, scale, luma, luma_weights(gain))
+        return upscale_plus(terms, scale, luma, luma_weights(gain), quantize)
 
     return pipeline

@@ -26,19 +26,32 @@ def he_conv(
     return conv
 
 
+# A channels-last position's ``factor`` phases of one output row are ``factor`` adjacent
+# output pixels: moved as one element this wide, the shuffle is a plain transpose.
+_WIDE_ELEMENT = {2: torch.int16, 4: torch.int32, 8: torch.int64, 16: torch.complex128}
+
+
 def pixel_shuffle(x: Tensor, factor: int) -> Tensor:
     """``F.pixel_shuffle``, one strided copy from a channels-last input, the result NCHW.
 
     For a network's last step, where the phases of a few output channels become the
     image: ``F.pixel_shuffle`` on channels-last phases took 2.25 ms for ESPCN x4's
-    16 x 256 x 256 on the 2-core AMD EPYC (family 25 model 1), this 1.0. The values are
-    the same (a copy); on any other layout it is ``F.pixel_shuffle`` itself.
+    16 x 256 x 256 on the 2-core AMD EPYC (family 25 model 1), the strided copy 1.0.
+    Without autograd, each run of ``factor`` output pixels moves as one wide element
+    (x2 and x4 in float32): 0.49 -> 0.12 ms on the 2-core AMD EPYC (family 23 model 49).
+    The values are the same bits (a copy); on any other layout it is ``F.pixel_shuffle`` itself.
     """
     n, c, h, w = x.shape
     if x.is_contiguous() or not x.is_contiguous(memory_format=torch.channels_last):
         return F.pixel_shuffle(x, factor)
-    phases = x.permute(0, 2, 3, 1).view(n, h, w, c // (factor * factor), factor, factor)
-    return phases.permute(0, 3, 1, 4, 2, 5).reshape(n, c // (factor * factor), h * factor, w * factor)
+    out_c = c // (factor * factor)
+    wide = _WIDE_ELEMENT.get(factor * x.element_size())
+    if wide is not None and not x.requires_grad:
+        runs = x.permute(0, 2, 3, 1).view(wide).view(n, h, w, out_c, factor)  # (.., out channel, phase row)
+        rows = runs.permute(0, 3, 1, 4, 2).contiguous()  # (n, out channel, h, phase row, w)
+        return rows.view(x.dtype).view(n, out_c, h * factor, w * factor)
+    phases = x.permute(0, 2, 3, 1).view(n, h, w, out_c, factor, factor)
+    return phases.permute(0, 3, 1, 4, 2, 5).reshape(n, out_c, h * factor, w * factor)
 
 
 def polyphase_weights(conv: nn.Conv2d, factor: int) -> tuple[Tensor, Tensor, int]:
