@@ -159,7 +159,7 @@ def _workspace(tmp: Path, shared_set) -> dict[str, str]:
     shipped.mkdir()
     from upscale.hub.manifest import read_manifest, write_manifest
 
-    keep = ("fsrcnn_x3.safetensors", "fsrcnn_x4.safetensors", "espcn_x3.safetensors")
+    keep = ("fsrcnn_x3.safetensors", "fsrcnn_x4.safetensors", "espcn_x3.safetensors", "srcnn_x3.safetensors")
     for name in keep:
         shutil.copy(ROOT / "weights" / name, shipped / name)
     write_manifest({k: v for k, v in read_manifest(ROOT / "weights").items() if k in keep}, shipped)
