@@ -48,7 +48,10 @@ def pixel_shuffle(x: Tensor, factor: int) -> Tensor:
     wide = _WIDE_ELEMENT.get(factor * x.element_size())
     if wide is not None and not x.requires_grad:
         runs = x.permute(0, 2, 3, 1).view(wide).view(n, h, w, out_c, factor)  # (.., out channel, phase row)
-        rows = runs.permute(0, 3, 1, 4, 2).contiguous()  # (n, out channel, h, phase row, w)
+        # A fresh tensor, not .contiguous(): with w == 1 that may return a view whose last
+        # stride is not 1, which a view as a narrower dtype refuses.
+        rows = torch.empty((n, out_c, h, factor, w), dtype=wide, device=x.device)
+        rows.copy_(runs.permute(0, 3, 1, 4, 2))  # (n, out channel, h, phase row, w)
         return rows.view(x.dtype).view(n, out_c, h * factor, w * factor)
     phases = x.permute(0, 2, 3, 1).view(n, h, w, out_c, factor, factor)
     return phases.permute(0, 3, 1, 4, 2, 5).reshape(n, out_c, h * factor, w * factor)
