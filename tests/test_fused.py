@@ -114,6 +114,10 @@ def test_the_folded_stack_follows_weights_changed_in_place(monkeypatch) -> None:
     assert agrees()
     net.load_state_dict(create_model("espcn", 2).state_dict())
     assert agrees()
+    for _ in range(2):  # new storage twice between calls: the first one's address is not reused
+        for conv in (net.body[0], net.body[2], net.body[4]):
+            conv.weight.data = torch.randn_like(conv.weight) * 0.1
+    assert agrees()
     with torch.inference_mode():
         made_here = create_model("espcn", 2).eval()
         assert torch.allclose(made_here(x), made_here.body(x), atol=1e-5)

@@ -215,8 +215,9 @@ def tanh_stack(x: Tensor, hidden: Sequence[nn.Conv2d], last: nn.Conv2d) -> Tenso
 # network on an 8x8 picture from 1.10 to 0.77 ms on the 2-core AMD EPYC,
 # family 23 model 49). Keyed by the module, so dropped with it,
 # and checked against the parameters' storage and version, so an update or a move to
-# another device derives them again.
-_FOLDS: "weakref.WeakKeyDictionary[nn.Conv2d, tuple[tuple[Any, ...], tuple[Tensor, Tensor, Optional[Tensor]]]]" = (
+# another device derives them again. The entry holds the storages it was derived from, so
+# their addresses cannot be handed to new weights while it stands.
+_FOLDS: "weakref.WeakKeyDictionary[nn.Conv2d, tuple[tuple[Any, ...], tuple[Any, ...], tuple[Tensor, Tensor, Optional[Tensor]]]]" = (
     weakref.WeakKeyDictionary()
 )
 
@@ -228,12 +229,12 @@ def _fold(conv: nn.Conv2d, gain: float, folded: bool) -> tuple[Tensor, Tensor, O
     key = None if w.is_inference() or b.is_inference() else (gain, folded, w.data_ptr(), w._version, b.data_ptr(), b._version)
     cached = _FOLDS.get(conv)
     if key is not None and cached is not None and cached[0] == key:
-        return cached[1]
+        return cached[2]
     weight = torch.mul(w, 2 * gain if folded else gain, out=torch.empty_like(w))
     bias = (b - w.sum(dim=(1, 2, 3)) if folded else b) * gain
     operands = (_conv_weight(conv, weight), bias, _border_terms(conv, gain) if folded else None)
     if key is not None:
-        _FOLDS[conv] = (key, operands)
+        _FOLDS[conv] = (key, (w.untyped_storage(), b.untyped_storage()), operands)
     return operands
 
 
