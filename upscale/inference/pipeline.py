@@ -51,7 +51,7 @@ def make_pipeline(
     """
     affine = gain != 1.0 or offset != 0.0
 
-    def scaled(y: torch.Tensor) -> torch.Tensor:
+    def output(y: torch.Tensor) -> torch.Tensor:  # gain * y + offset, as integers when asked
         y = y.mul_(gain).add_(offset) if affine else y
         return quantize(y) if quantize else y
 
@@ -75,9 +75,9 @@ def make_pipeline(
         gray = x.shape[-3] == 1
         if spec.color_space is ColorSpace.RGB:
             out = run_network(x.expand(-1, 3, -1, -1) if gray else x)
-            return scaled(out.mean(dim=-3, keepdim=True) if gray else out)
+            return output(out.mean(dim=-3, keepdim=True) if gray else out)
         if gray:  # a gray plane is the luma: the papers feed it as is
-            return scaled(run_network(x))
+            return output(run_network(x))
         y, terms = luma_and_chroma_terms(x, gain, offset)
         luma = run_network(y)
         # The chroma's share of R, G and B, resized at LR size (color.chroma_terms says why),

@@ -126,19 +126,15 @@ def conv_act(x: Tensor, conv: nn.Conv2d, act: Activation, float32: Float32 = Flo
     if _leaves_autocast(x, float32):
         return in_float32(lambda t: conv_act(t, conv, act), x)
     if _fused_usable(x):
-        weight, bias = conv.weight, conv.bias
         slow_tanh = act == "tanh" and not _fused_tanh_is_fast()
-        if slow_tanh:
-            # tanh(z) = 2 sigmoid(2z) - 1, with the 2z from weights doubled (exact: a power of two)
-            # and the sigmoid fused, which oneDNN does fast everywhere (ESPCN x4 at 256x256 on the
-            # family 25 model 1 EPYC: 2-5% faster than ATen's sigmoid as its own pass; a stack of
-            # such layers folds the 2s - 1 into the next one too: tanh_stack). empty_like keeps the
-            # weight's exact strides: a one-channel weight's channels-last strides decide oneDNN's
-            # output layout (imaging/layout.py), and `* 2` drops them.
-            weight = torch.mul(conv.weight, 2, out=torch.empty_like(conv.weight))
-            bias = conv.bias * 2
+        # tanh(z) = 2 sigmoid(2z) - 1, with the 2z from weights doubled (exact: a power of two)
+        # and the sigmoid fused, which oneDNN does fast everywhere (ESPCN x4 at 256x256 on the
+        # family 25 model 1 EPYC: 2-5% faster than ATen's sigmoid as its own pass; a stack of
+        # such layers folds the 2s - 1 into the next one too: tanh_stack). The layer's operands
+        # come from the same cache as a stack's, unfolded.
+        weight, bias, _ = _fold(conv, 2.0 if slow_tanh else 1.0, folded=False)
         try:
-            out = _fused_conv(x, conv, _conv_weight(conv, weight), bias, "sigmoid" if slow_tanh else act)
+            out = _fused_conv(x, conv, weight, bias, "sigmoid" if slow_tanh else act)
             return out.mul_(2).sub_(1) if slow_tanh else out
         except RuntimeError:  # a build whose oneDNN lacks the kernel: use the plain ops from now on
             _state["usable"] = False
@@ -210,7 +206,7 @@ def tanh_stack(x: Tensor, hidden: Sequence[nn.Conv2d], last: nn.Conv2d) -> Tenso
         return tanh_stack(x, hidden, last)
 
 
-# The folded weights, biases and border terms of a stack's layers, by layer: derived once
+# The scaled or folded weights, biases and border terms of fused layers, by layer: derived once
 # per set of weights, not per tile (about forty small operations that took ESPCN x4's
 # network on an 8x8 picture from 1.10 to 0.77 ms on the 2-core AMD EPYC,
 # family 23 model 49). Keyed by the module, so dropped with it,
@@ -223,7 +219,12 @@ _FOLDS: "weakref.WeakKeyDictionary[nn.Conv2d, tuple[tuple[Any, ...], tuple[Any, 
 
 
 def _fold(conv: nn.Conv2d, gain: float, folded: bool) -> tuple[Tensor, Tensor, Optional[Tensor]]:
-    """``conv``'s weight (as :func:`_conv_weight`), bias and border terms in a folded stack."""
+    """``conv``'s weight (as :func:`_conv_weight`) and bias times ``gain``; with ``folded``,
+    its input's ``2s - 1`` folded in and the border terms that fold needs (else None).
+
+    ``empty_like`` keeps the weight's exact strides: a one-channel weight's channels-last
+    strides decide oneDNN's output layout (imaging/layout.py), and a plain ``*`` drops them.
+    """
     w, b = conv.weight, conv.bias
     # Parameters made inside inference_mode keep no version counter: those are derived each time.
     key = None if w.is_inference() or b.is_inference() else (gain, folded, w.data_ptr(), w._version, b.data_ptr(), b._version)
