@@ -6,10 +6,14 @@ on the CPU reads the bf16 drift before it lets a network run in bf16.
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..hub.weights import read_weights
+from ..errors import WeightsError
+from ..files import write_bytes_atomic
+from ..hub.weights import Storage, read_weights, stored_as
 from ..inference.loading import LoadedModel, load_model
 from ..inference.options import InferenceOptions, InferencePrecision
 from ..models import get_spec
@@ -23,6 +27,10 @@ REDUCED = (InferencePrecision.FP16, InferencePrecision.BF16)
 Scores = dict[str, dict[str, dict[str, float]]]  # "x4" -> set -> {"psnr", "ssim"}
 Drift = dict[str, dict[str, float]]  # "x4" -> precision -> PSNR change from fp32 on the first set
 
+# A file is stored in a reduced dtype only where that moves no score: on the first set
+# (Set5, the validation set) every scale's PSNR stays within this of the fp32 file's.
+STORAGE_TOLERANCE_DB = 0.005
+
 
 def precision_drift(
     model: LoadedModel, bench: BenchmarkSet, fp32_psnr: float, progress: ProgressFn = no_progress
@@ -35,7 +43,9 @@ def precision_drift(
     return tuple(out)
 
 
-def score_file(path: Path, benches: Sequence[BenchmarkSet], progress: ProgressFn = no_progress) -> tuple[Scores, Drift]:
+def score_file(
+    path: Path, benches: Sequence[BenchmarkSet], progress: ProgressFn = no_progress, with_drift: bool = True
+) -> tuple[Scores, Drift]:
     """fp32 PSNR/SSIM on every set at every scale ``path`` serves, and the fp16/bf16 drift on the first set."""
     _, meta = read_weights(path)
     spec = get_spec(meta["arch"])
@@ -47,7 +57,46 @@ def score_file(path: Path, benches: Sequence[BenchmarkSet], progress: ProgressFn
         planes = network_planes(model, InferenceOptions(device="cpu", precision=InferencePrecision.FP32))
         results = [evaluate(meta["arch"], planes, b, scale, progress) for b in benches]
         scores[f"x{scale}"] = {r.set: {"psnr": round(r.psnr, 4), "ssim": round(r.ssim, 5)} for r in results}
-        if benches:
+        if benches and with_drift:
             changes = precision_drift(model, benches[0], results[0].psnr, progress)
             drift[f"x{scale}"] = {p: round(d, 4) for p, d in changes}
     return scores, drift
+
+
+@dataclass(frozen=True)
+class StoredScores:
+    """A weights file as it would be stored in a reduced dtype, and what that stored file measures."""
+
+    data: bytes  # the whole file, ready to be written
+    scores: Scores
+    drift: Drift
+    change: dict[str, float]  # "x2" -> the first set's PSNR change from the file as it is
+
+
+def score_stored(
+    path: Path, storage: Storage, benches: Sequence[BenchmarkSet], progress: ProgressFn = no_progress
+) -> StoredScores:
+    """Scores of ``path`` re-stored as ``storage``; WeightsError if that moves the first set's PSNR.
+
+    The file itself is untouched: the caller writes ``data`` where it wants it.
+    """
+    if not benches:
+        raise WeightsError(f"{path.name}: storing as {storage.value} needs a set to check it on")
+    before, _ = score_file(path, benches[:1], progress, with_drift=False)
+    data = stored_as(path, storage)
+    with tempfile.TemporaryDirectory(prefix="upscale-store-") as folder:
+        # Scored under its own name, as the network loads it from the shipped folder.
+        stored = Path(folder) / path.name
+        write_bytes_atomic(stored, data)
+        scores, drift = score_file(stored, benches, progress)
+    first = benches[0].name
+    change = {x: scores[x][first]["psnr"] - before[x][first]["psnr"] for x in before}
+    # Not "> tolerance": a tensor beyond fp16's range makes the PSNR nan, which compares false.
+    moved = [x for x, d in change.items() if not abs(d) <= STORAGE_TOLERANCE_DB]
+    if moved:
+        x = moved[0]
+        raise WeightsError(
+            f"{path.name}: {storage.value} storage moves {first} {x} PSNR from {before[x][first]['psnr']:.4f} "
+            f"to {scores[x][first]['psnr']:.4f} dB (limit {STORAGE_TOLERANCE_DB} dB); keep it in fp32"
+        )
+    return StoredScores(data, scores, drift, change)

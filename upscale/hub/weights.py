@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
@@ -80,12 +81,39 @@ def describe(spec: ModelSpec, scale: int, config: Any, **extra: Any) -> dict:
     }
 
 
+class Storage(str, Enum):
+    """The dtype a weights file stores its floating-point tensors in; networks always load them as fp32."""
+
+    FP32 = "fp32"
+    FP16 = "fp16"
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return {Storage.FP32: torch.float32, Storage.FP16: torch.float16}[self]
+
+
+def weights_bytes(state: dict[str, torch.Tensor], meta: dict) -> bytes:
+    """The safetensors serialisation of ``state`` with ``meta`` as its record."""
+    return save(state, metadata={META_KEY: json.dumps(meta, sort_keys=True)})
+
+
 def save_weights(path: Path, net: nn.Module, meta: dict, dtype: Optional[torch.dtype] = None) -> None:
     """Write tensors (optionally cast to ``dtype``) and ``meta`` atomically."""
     state = {k: v.detach().to("cpu", dtype or v.dtype).contiguous() for k, v in net.state_dict().items()}
     # Serialised in memory and written by the one atomic writer: fsynced, and readable
     # by others (0644) like any file a user writes, not 0600 as a temporary file is.
-    write_bytes_atomic(Path(path), save(state, metadata={META_KEY: json.dumps(meta, sort_keys=True)}))
+    write_bytes_atomic(Path(path), weights_bytes(state, meta))
+
+
+def stored_as(path: Path, storage: Storage) -> bytes:
+    """The bytes of ``path`` with its floating-point tensors stored as ``storage`` (the file is untouched).
+
+    fp16 halves a large file (RDN: 88 -> 44 MB); whether it moves any score is for the
+    caller to measure (``evaluation.scoring.score_stored``).
+    """
+    state, meta = read_weights(path)
+    cast = {k: v.to(storage.dtype) if v.is_floating_point() else v for k, v in state.items()}
+    return weights_bytes(cast, {**meta, "storage": storage.value})
 
 
 def read_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
