@@ -66,6 +66,14 @@ def cpu_has_bf16() -> bool:
         return False
 
 
+def cpu_has_fp16() -> bool:
+    """Whether oneDNN has fp16 kernels on this CPU (AVX512-FP16 or AMX-FP16), by its own check."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def recorded_bf16_drift(model: LoadedModel) -> Optional[float]:
     """The manifest's Set5 PSNR change under bf16 for the file ``model`` was loaded from, if it lists that file."""
     source = model.source
