@@ -14,7 +14,7 @@ from upscale.cli.app import route_default
 COMMANDS = ["upscale", "eval", "train", "bench", "models", "demo", "compare", "zoo", "weights"]
 
 
-@pytest.mark.parametrize("args", [[], *[[c] for c in COMMANDS], ["weights", "add"], ["weights", "verify"]])
+@pytest.mark.parametrize("args", [[], *[[c] for c in COMMANDS], ["weights", "add"], ["weights", "store"], ["weights", "verify"]])
 def test_version_and_help_on_every_level(cli, args):
     version = cli([*args, "--version"])
     assert version.exit_code == 0 and version.stdout.strip() == f"upscale {__version__}"

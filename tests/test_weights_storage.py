@@ -108,3 +108,27 @@ def test_add_store_fp16_refuses_a_file_that_half_precision_changes(shipped_copy,
     assert shipped_copy.read_bytes() == rescaled
     assert (shipped_copy.parent / "MANIFEST.json").read_bytes() == manifest_before
     assert not list(shipped_copy.parent.glob(".*partial"))
+
+
+def test_store_writes_a_checked_half_copy_and_keeps_the_source(shipped_copy, shared_set, cli, tmp_path):
+    source = shipped_copy.read_bytes()
+    manifest = (shipped_copy.parent / "MANIFEST.json").read_bytes()
+    out = tmp_path / "training" / "fsrcnn_x3.safetensors"
+    result = cli(["weights", "store", str(shipped_copy), "--as", "fp16", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Set5 PSNR change: x3" in result.output
+    assert shipped_copy.read_bytes() == source and (shipped_copy.parent / "MANIFEST.json").read_bytes() == manifest
+    assert out.read_bytes() == stored_as(shipped_copy, Storage.FP16)
+    # An existing output is kept unless --force; the source itself is never the output.
+    again = cli(["weights", "store", str(shipped_copy), "--as", "fp16", "-o", str(out)])
+    assert again.exit_code == 2 and "--force" in again.output
+    same = cli(["weights", "store", str(shipped_copy), "--as", "fp16", "-o", str(shipped_copy), "--force"])
+    assert same.exit_code == 2 and shipped_copy.read_bytes() == source
+
+
+def test_store_refuses_a_copy_that_measures_differently(shipped_copy, shared_set, cli, tmp_path):
+    _rescaled_copy(shipped_copy, 1e-6, 1e3)
+    out = tmp_path / "half.safetensors"
+    result = cli(["weights", "store", str(shipped_copy), "--as", "fp16", "-o", str(out)])
+    assert result.exit_code == 1 and "keep it in fp32" in result.output
+    assert not out.exists() and not list(tmp_path.glob(".*partial"))

@@ -7,9 +7,9 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from ..errors import WeightsError
+from ..errors import UsageError, WeightsError
 from ..evaluation.datasets import resolve_set
-from ..evaluation.scoring import score_file, score_stored
+from ..evaluation.scoring import STORAGE_TOLERANCE_DB, score_file, score_stored
 from ..files import write_bytes_atomic
 from ..hub.manifest import make_entry, read_manifest, verify_entry, write_manifest
 from ..hub.weights import Storage, weights_dir
@@ -59,6 +59,36 @@ def add_command(  # keyword-only, so the required FILES may follow --version
             entries[path.name] = make_entry(path, scores, drift)
             out_console.print(f"{path.name}: {scores}, drift from fp32 on {first}: {drift}", soft_wrap=True)
     out_console.print(f"wrote {write_manifest(entries, folder)}")
+
+
+@weights_app.command("store")
+def store_command(  # keyword-only, so the required FILE may follow --version
+    *,
+    _version: VersionFlag = False,
+    source: Annotated[Path, typer.Argument(help="Weights file to store anew.")],
+    storage: Annotated[Storage, typer.Option("--as", help="The dtype to store its tensors in.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write it (not the source).")],
+    check: Annotated[str, typer.Option("--set", help="Set on which the stored file must measure the same.")] = "Set5",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+) -> None:
+    """Write a copy of a weights file with its tensors in another dtype.
+
+    Only if the copy measures within 0.005 dB of the file on the set at every scale:
+    for run files that are kept but not shipped (weights/training/).
+    """
+    if output.resolve() == source.resolve():
+        raise UsageError(f"{output}: the output would replace its source; name another file")
+    if output.exists() and not force:
+        raise UsageError(f"{output} exists; pass --force to replace it")
+    with progress_bar() as report:
+        bench = resolve_set(check, progress=report)
+        stored = score_stored(source, storage, [bench], report, with_drift=False)
+    write_bytes_atomic(output, stored.data)
+    changes = ", ".join(f"{x} {d:+.4f} dB" for x, d in stored.change.items())
+    out_console.print(
+        f"wrote {output} ({storage.value}, {len(stored.data) / 2**20:.1f} MiB; {bench.name} PSNR change: {changes}, "
+        f"limit {STORAGE_TOLERANCE_DB} dB)"
+    )
 
 
 @weights_app.command("verify")

@@ -85,7 +85,8 @@ class StoredScores:
 
 
 def score_stored(
-    path: Path, storage: Storage, benches: Sequence[BenchmarkSet], progress: ProgressFn = no_progress
+    path: Path, storage: Storage, benches: Sequence[BenchmarkSet], progress: ProgressFn = no_progress,
+    with_drift: bool = True,
 ) -> StoredScores:
     """Scores of ``path`` re-stored as ``storage``; WeightsError if that moves the first set's PSNR.
 
@@ -99,7 +100,7 @@ def score_stored(
         # Scored under its own name, as the network loads it from the shipped folder.
         stored = Path(folder) / path.name
         write_bytes_atomic(stored, data)
-        scores, drift = score_file(stored, benches, progress)
+        scores, drift = score_file(stored, benches, progress, with_drift)
     first = benches[0].name
     change = {x: scores[x][first]["psnr"] - before[x][first]["psnr"] for x in before}
     # Not "> tolerance": a tensor beyond fp16's range makes the PSNR nan, which compares false.
