@@ -165,6 +165,25 @@ def test_auto_tile_whole_for_small_images_and_bounded_for_huge(models):
     assert 16 <= auto_tile(model, torch.device("cpu"), 20000, 20000, 10) < 20000
 
 
+@pytest.mark.parametrize("available", [None, 2**30, 16 * 2**30, 1024 * 2**30])
+def test_cpu_tiles_grow_with_the_free_memory_within_bounds(models, monkeypatch, available):
+    import upscale.inference.memory as memory
+
+    model = models("fsrcnn", 4)
+    monkeypatch.setattr(memory, "available_memory", lambda: available)
+    budget = min(max((available or 0) * memory.CPU_BUDGET_FRACTION, memory.CPU_BUDGET_MIN), memory.CPU_BUDGET_MAX)
+    side = auto_tile(model, torch.device("cpu"), 100_000, 100_000, 10) + 2 * 10
+    bytes_per_px = activation_floats_per_pixel(model) * 16
+    assert side * side * bytes_per_px <= budget < (side + 2) ** 2 * bytes_per_px
+
+
+def test_available_memory_is_read_from_the_system():
+    from upscale.inference.memory import available_memory
+
+    found = available_memory()
+    assert found is None or 2**20 < found < 2**50
+
+
 def test_cuda_out_of_memory_halves_the_tile(monkeypatch):
     # The pipeline "runs out of memory" on crops larger than 20x20; the engine must
     # retry with smaller tiles and still produce the untiled result.

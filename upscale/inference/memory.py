@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+import os
+from typing import Any, Optional
 
 import torch
 
@@ -35,11 +36,38 @@ def activation_floats_per_pixel(model: LoadedModel) -> float:
     return model.activation_rate
 
 
+# On the CPU a quarter of the memory available when an image starts, within these bounds:
+# RDN's padded tiles recompute 133 px of context on every side, so a fixed 0.5 GiB made
+# a 256x256 picture nine tiles of 399x399 (ten times the untiled work); a quarter leaves
+# room for the rest of the machine, and for a few such processes side by side.
+CPU_BUDGET_FRACTION = 0.25
+CPU_BUDGET_MIN = 0.5 * 2**30
+CPU_BUDGET_MAX = 8 * 2**30
+
+
+def available_memory() -> Optional[int]:
+    """Bytes the system can give without swapping (Linux MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
 def _memory_budget(device: torch.device) -> float:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return free * 0.4
-    return 0.5 * 2**30
+    available = available_memory()
+    if available is None:
+        return CPU_BUDGET_MIN
+    return min(max(available * CPU_BUDGET_FRACTION, CPU_BUDGET_MIN), CPU_BUDGET_MAX)
 
 
 def _bytes_per_pixel(model: LoadedModel) -> float:
