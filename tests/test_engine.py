@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -166,15 +168,30 @@ def test_auto_tile_whole_for_small_images_and_bounded_for_huge(models):
 
 
 @pytest.mark.parametrize("available", [None, 2**30, 16 * 2**30, 1024 * 2**30])
-def test_cpu_tiles_grow_with_the_free_memory_within_bounds(models, monkeypatch, available):
+def test_cpu_tiles_grow_only_where_the_context_is_wide(models, monkeypatch, available):
     import upscale.inference.memory as memory
 
     model = models("fsrcnn", 4)
-    monkeypatch.setattr(memory, "available_memory", lambda: available)
-    budget = min(max((available or 0) * memory.CPU_BUDGET_FRACTION, memory.CPU_BUDGET_MIN), memory.CPU_BUDGET_MAX)
-    side = auto_tile(model, torch.device("cpu"), 100_000, 100_000, 10) + 2 * 10
     bytes_per_px = activation_floats_per_pixel(model) * 16
-    assert side * side * bytes_per_px <= budget < (side + 2) ** 2 * bytes_per_px
+    huge = 100_000
+    monkeypatch.setattr(memory, "available_memory", lambda: available)
+    # A narrow context: the usual 0.5 GiB tile, whatever the machine has.
+    narrow = auto_tile(model, torch.device("cpu"), huge, huge, 10)
+    assert (narrow + 20) ** 2 * bytes_per_px <= memory.CPU_BUDGET < (narrow + 22) ** 2 * bytes_per_px
+    # A context wider than the usual tile itself: larger tiles where memory allows,
+    # never past a quarter of what is available (or 8 GiB), nor past the 15% target.
+    pad = int(math.sqrt(memory.CPU_BUDGET / bytes_per_px) / 2)
+    wide = auto_tile(model, torch.device("cpu"), huge, huge, pad)
+    most = min(max((available or 0) * memory.CPU_GROWTH_FRACTION, memory.CPU_BUDGET), memory.CPU_GROWTH_MAX)
+    assert (wide + 2 * pad) ** 2 * bytes_per_px <= max(most, (3 * pad) ** 2 * bytes_per_px)
+    assert ((wide + 2 * pad) / wide) ** 2 >= memory.CONTEXT_OVERHEAD * 0.999
+    if most == memory.CPU_BUDGET:
+        assert wide == pad  # no room to grow: the smallest tile the context allows
+    else:
+        assert wide > pad
+    # A picture no larger than the grown tile runs whole.
+    side = wide + 2 * pad
+    assert auto_tile(model, torch.device("cpu"), side, side, pad) == (0 if wide > pad else wide)
 
 
 def test_available_memory_is_read_from_the_system():

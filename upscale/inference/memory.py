@@ -36,13 +36,16 @@ def activation_floats_per_pixel(model: LoadedModel) -> float:
     return model.activation_rate
 
 
-# On the CPU a quarter of the memory available when an image starts, within these bounds:
-# RDN's padded tiles recompute 133 px of context on every side, so a fixed 0.5 GiB made
-# a 256x256 picture nine tiles of 399x399 (ten times the untiled work); a quarter leaves
-# room for the rest of the machine, and for a few such processes side by side.
-CPU_BUDGET_FRACTION = 0.25
-CPU_BUDGET_MIN = 0.5 * 2**30
-CPU_BUDGET_MAX = 8 * 2**30
+# The CPU's budget is 0.5 GiB, which keeps most networks' tiles large next to the
+# context each tile recomputes around itself. Where that context is wide (RDN pads each
+# tile by its 133-px receptive radius: under 0.5 GiB a 256x256 picture ran as tiles of
+# 399x399, ten times the untiled work), the tile may grow until the context adds at most
+# 15% to the work, within a quarter of the memory available when the image starts
+# (Linux MemAvailable; at most 8 GiB), which leaves room for the rest of the machine.
+CPU_BUDGET = 0.5 * 2**30
+CPU_GROWTH_FRACTION = 0.25
+CPU_GROWTH_MAX = 8 * 2**30
+CONTEXT_OVERHEAD = 1.15
 
 
 def available_memory() -> Optional[int]:
@@ -60,14 +63,14 @@ def available_memory() -> Optional[int]:
         return None
 
 
-def _memory_budget(device: torch.device) -> float:
+def _memory_budgets(device: torch.device) -> tuple[float, float]:
+    """The usual budget for a tile's activations, and the most a wide-context tile may take."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        return free * 0.4
+        return free * 0.4, free * 0.4
     available = available_memory()
-    if available is None:
-        return CPU_BUDGET_MIN
-    return min(max(available * CPU_BUDGET_FRACTION, CPU_BUDGET_MIN), CPU_BUDGET_MAX)
+    most = CPU_BUDGET if available is None else min(max(available * CPU_GROWTH_FRACTION, CPU_BUDGET), CPU_GROWTH_MAX)
+    return CPU_BUDGET, most
 
 
 def _bytes_per_pixel(model: LoadedModel) -> float:
@@ -76,13 +79,19 @@ def _bytes_per_pixel(model: LoadedModel) -> float:
 
 
 def auto_tile(model: LoadedModel, device: torch.device, height: int, width: int, pad: int) -> int:
-    """A core size whose padded tile keeps the activations within a memory budget."""
-    budget, bytes_per_px = _memory_budget(device), _bytes_per_pixel(model)
-    if height * width * bytes_per_px <= budget:
+    """A core size whose padded tile keeps the activations within a memory budget (0: untiled)."""
+    usual, most = _memory_budgets(device)
+    bytes_per_px = _bytes_per_pixel(model)
+    if height * width * bytes_per_px <= usual:
         return 0  # the whole image fits: no context is computed twice
-    side = int(math.sqrt(budget / bytes_per_px))
+    core = int(math.sqrt(usual / bytes_per_px)) - 2 * pad
+    enough = math.ceil(2 * pad / (math.sqrt(CONTEXT_OVERHEAD) - 1))
+    if core < enough:  # the context would cost more than 15%: a larger tile, within the larger budget
+        core = max(core, min(enough, int(math.sqrt(most / bytes_per_px)) - 2 * pad))
+        if height * width <= (core + 2 * pad) ** 2:
+            return 0  # the whole image is no larger than such a tile
     # Tiles narrower than their context would spend most of their work on it.
-    return max(side - 2 * pad, pad, 16)
+    return max(core, pad, 16)
 
 
 MAX_TILE_BATCH = 8
@@ -97,4 +106,4 @@ def tile_batch(model: LoadedModel, device: torch.device, size: int, pad: int) ->
     if device.type != "cuda" or size == 0:
         return 1
     per_tile = (size + 2 * pad) ** 2 * _bytes_per_pixel(model)
-    return int(min(max(_memory_budget(device) // per_tile, 1), MAX_TILE_BATCH))
+    return int(min(max(_memory_budgets(device)[0] // per_tile, 1), MAX_TILE_BATCH))
