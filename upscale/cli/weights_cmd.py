@@ -55,7 +55,7 @@ def add_command(  # keyword-only, so the required FILES may follow --version
                 write_bytes_atomic(path, stored.data)  # only once the stored file has measured the same
                 scores, drift = stored.scores, stored.drift
                 changes = ", ".join(f"{x} {d:+.4f} dB" for x, d in stored.change.items())
-                out_console.print(f"{path.name}: stored as {store.value} ({first} PSNR change: {changes})")
+                out_console.print(f"{path.name}: stored as {store.value} ({first} PSNR change: {changes})", soft_wrap=True)
             entries[path.name] = make_entry(path, scores, drift)
             out_console.print(f"{path.name}: {scores}, drift from fp32 on {first}: {drift}", soft_wrap=True)
     out_console.print(f"wrote {write_manifest(entries, folder)}")
@@ -87,7 +87,8 @@ def store_command(  # keyword-only, so the required FILE may follow --version
     changes = ", ".join(f"{x} {d:+.4f} dB" for x, d in stored.change.items())
     out_console.print(
         f"wrote {output} ({storage.value}, {len(stored.data) / 2**20:.1f} MiB; {bench.name} PSNR change: {changes}, "
-        f"limit {STORAGE_TOLERANCE_DB} dB)"
+        f"limit {STORAGE_TOLERANCE_DB} dB)",
+        soft_wrap=True,
     )
 
 
