@@ -24,7 +24,9 @@ from .precision import cpu_has_bf16, cpu_has_fp16
 
 REDUCED = (torch.bfloat16, torch.float16)
 # Under inference_mode autocast hands the dispatcher aten::conv2d itself; with autograd,
-# the decomposed aten::convolution. ConvTranspose2d is FSRCNN's deconvolution.
+# the decomposed aten::convolution. Transposed convolutions are emulated the same way,
+# though no shipped network runs one at inference (FSRCNN's deconvolution runs as a
+# convolution and a pixel shuffle).
 CONVOLUTIONS = frozenset({"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "convolution", "_convolution"})
 
 

@@ -63,14 +63,20 @@ def available_memory() -> Optional[int]:
         return None
 
 
-def _memory_budgets(device: torch.device) -> tuple[float, float]:
-    """The usual budget for a tile's activations, and the most a wide-context tile may take."""
+def _memory_budget(device: torch.device) -> float:
+    """The budget for a tile's activations."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        return free * 0.4, free * 0.4
-    available = available_memory()
-    most = CPU_BUDGET if available is None else min(max(available * CPU_GROWTH_FRACTION, CPU_BUDGET), CPU_GROWTH_MAX)
-    return CPU_BUDGET, most
+        return free * 0.4
+    return CPU_BUDGET
+
+
+def _growth_budget(device: torch.device, usual: float) -> float:
+    """The most a wide-context tile may take: on the CPU, a share of the memory available now."""
+    available = available_memory() if device.type == "cpu" else None
+    if available is None:
+        return usual
+    return min(max(available * CPU_GROWTH_FRACTION, usual), CPU_GROWTH_MAX)
 
 
 def _bytes_per_pixel(model: LoadedModel) -> float:
@@ -80,13 +86,13 @@ def _bytes_per_pixel(model: LoadedModel) -> float:
 
 def auto_tile(model: LoadedModel, device: torch.device, height: int, width: int, pad: int) -> int:
     """A core size whose padded tile keeps the activations within a memory budget (0: untiled)."""
-    usual, most = _memory_budgets(device)
-    bytes_per_px = _bytes_per_pixel(model)
+    usual, bytes_per_px = _memory_budget(device), _bytes_per_pixel(model)
     if height * width * bytes_per_px <= usual:
         return 0  # the whole image fits: no context is computed twice
     core = int(math.sqrt(usual / bytes_per_px)) - 2 * pad
     enough = math.ceil(2 * pad / (math.sqrt(CONTEXT_OVERHEAD) - 1))
     if core < enough:  # the context would cost more than 15%: a larger tile, within the larger budget
+        most = _growth_budget(device, usual)  # read only here: most images never need it
         core = max(core, min(enough, int(math.sqrt(most / bytes_per_px)) - 2 * pad))
         if height * width <= (core + 2 * pad) ** 2:
             return 0  # the whole image is no larger than such a tile
@@ -106,4 +112,4 @@ def tile_batch(model: LoadedModel, device: torch.device, size: int, pad: int) ->
     if device.type != "cuda" or size == 0:
         return 1
     per_tile = (size + 2 * pad) ** 2 * _bytes_per_pixel(model)
-    return int(min(max(_memory_budgets(device)[0] // per_tile, 1), MAX_TILE_BATCH))
+    return int(min(max(_memory_budget(device) // per_tile, 1), MAX_TILE_BATCH))
