@@ -120,7 +120,7 @@ def upscale_command(  # keyword-only, so the required INPUTS may follow --versio
     ] = None,
     tile: Annotated[Optional[int], typer.Option("--tile", min=0, help="Tile size in LR pixels (0 = whole image).")] = None,
     tile_pad: Annotated[
-        Optional[int], typer.Option("--tile-pad", min=0, help="Context around tiles (default: radius).")
+        Optional[int], typer.Option("--tile-pad", min=0, help="Context around tiles (default: the radius, or what the shipped weights measured).")
     ] = None,
     device: DeviceOption = "auto",
     precision: Annotated[

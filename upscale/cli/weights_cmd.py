@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError, WeightsError
 from ..evaluation.datasets import resolve_set
-from ..evaluation.scoring import STORAGE_TOLERANCE_DB, score_file, score_stored
+from ..evaluation.scoring import STORAGE_TOLERANCE_DB, file_contexts, score_file, score_stored
 from ..files import write_bytes_atomic
 from ..hub.manifest import make_entry, read_manifest, verify_entry, write_manifest
 from ..hub.weights import Storage, weights_dir
@@ -56,7 +56,12 @@ def add_command(  # keyword-only, so the required FILES may follow --version
                 scores, drift = stored.scores, stored.drift
                 changes = ", ".join(f"{x} {d:+.4f} dB" for x, d in stored.change.items())
                 out_console.print(f"{path.name}: stored as {store.value} ({first} PSNR change: {changes})", soft_wrap=True)
-            entries[path.name] = make_entry(path, scores, drift)
+            contexts = file_contexts(path, benches[0], report) if benches else {}
+            for x, m in contexts.items():
+                steps = ", ".join(f"{c} px {e:.3f}" for c, e in m.errors) or "none measurable"
+                out_console.print(f"{path.name} {x}: tile context {m.context} px of radius {m.radius} "
+                                  f"(worst error in 8-bit levels at {steps})", soft_wrap=True)
+            entries[path.name] = make_entry(path, scores, drift, {x: m.context for x, m in contexts.items()})
             out_console.print(f"{path.name}: {scores}, drift from fp32 on {first}: {drift}", soft_wrap=True)
     out_console.print(f"wrote {write_manifest(entries, folder)}")
 

@@ -1,4 +1,5 @@
-"""What the manifest records of a weights file: its scores at every scale it serves, and its precision drift.
+"""What the manifest records of a weights file: its scores at every scale it serves, its precision drift
+and, for wide networks, the context its tiles need.
 
 ``upscale weights add`` writes these, the zoo table shows them, and ``--precision auto``
 on the CPU reads the bf16 drift before it lets a network run in bf16.
@@ -23,6 +24,7 @@ from ..progress import ProgressFn, no_progress
 from .datasets import BenchmarkSet
 from .evaluate import evaluate
 from .restorers import network_planes
+from .tile_context import ContextMeasure, measure_context, needs_measuring
 
 REDUCED = (InferencePrecision.FP16, InferencePrecision.BF16)
 
@@ -54,16 +56,31 @@ def precision_drift(
     return tuple(out)
 
 
+def served_scales(meta: dict) -> list[int]:
+    """The scales a weights file serves: all of a multi-scale network's, else its own."""
+    spec = get_spec(meta["arch"])
+    return [s for s in spec.scales if spec.multi_scale or spec.network_scale(s) == meta["scale"]]
+
+
+def file_contexts(path: Path, bench: BenchmarkSet, progress: ProgressFn = no_progress) -> dict[str, ContextMeasure]:
+    """The tile context ``path`` needs at every scale it serves, where its network's radius is wide."""
+    _, meta = read_weights(path)
+    out = {}
+    for scale in served_scales(meta):
+        model = load_model(meta["arch"], scale, path)
+        if needs_measuring(model):
+            out[f"x{scale}"] = measure_context(model, bench, progress)
+    return out
+
+
 def score_file(
     path: Path, benches: Sequence[BenchmarkSet], progress: ProgressFn = no_progress, with_drift: bool = True
 ) -> tuple[Scores, Drift]:
     """fp32 PSNR/SSIM on every set at every scale ``path`` serves, and the fp16/bf16 drift on the first set."""
     _, meta = read_weights(path)
-    spec = get_spec(meta["arch"])
-    scales = [s for s in spec.scales if spec.multi_scale or spec.network_scale(s) == meta["scale"]]
     scores: Scores = {}
     drift: Drift = {}
-    for scale in scales:
+    for scale in served_scales(meta):
         model = load_model(meta["arch"], scale, path)
         planes = network_planes(model, InferenceOptions(device="cpu", precision=InferencePrecision.FP32))
         results = [evaluate(meta["arch"], planes, b, scale, progress) for b in benches]

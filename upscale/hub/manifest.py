@@ -50,12 +50,17 @@ def write_manifest(entries: dict[str, dict[str, Any]], folder: Path | None = Non
 
 
 def make_entry(
-    path: Path, scores: dict[str, dict[str, dict[str, float]]], drift: dict[str, dict[str, float]] | None = None
+    path: Path,
+    scores: dict[str, dict[str, dict[str, float]]],
+    drift: dict[str, dict[str, float]] | None = None,
+    context: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """An entry for ``path``; ``scores`` is ``{"x4": {"Set5": {"psnr": .., "ssim": ..}}}``.
 
     ``drift`` is ``{"x4": {"bf16": .., "fp16": ..}}``: the PSNR change from fp32 on the
     first set, which ``--precision auto`` reads before it runs a network in bf16.
+    ``context`` is ``{"x4": 32}``: the LR pixels of context its tiles need, measured
+    (evaluation/tile_context.py), which the engine pads tiles of this file by.
     """
     _, meta = read_weights(path)
     entry = {
@@ -69,6 +74,8 @@ def make_entry(
     }
     if drift:
         entry["drift"] = drift
+    if context:
+        entry["context"] = context
     return entry
 
 

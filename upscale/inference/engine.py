@@ -47,7 +47,7 @@ def _run(
     # channels_last: oneDNN and cuDNN convolutions run faster on it (FSRCNN 28 -> 19 ms at 256x256 on the CPU)
     net = channels_last_module(model.net.to(dev)).eval()
     pipeline = make_pipeline(model.spec, net, model.scale, opts.autocast, gain, offset, quantize)
-    pad = pipeline_radius(model.spec, model.scale) if opts.tile_pad is None else opts.tile_pad
+    pad = tile_context(model) if opts.tile_pad is None else opts.tile_pad
     height, width = x.shape[-2:]
     size = auto_tile(model, dev, height, width, pad) if opts.tile is None else opts.tile
     batch = tile_batch(model, dev, size, pad)
@@ -68,6 +68,12 @@ def _run(
                 size = (max(height, width) if size == 0 else size) // 2
                 if size < 8:  # no tile this small fits either: the model itself does not
                     raise
+
+
+def tile_context(model: LoadedModel) -> int:
+    """LR pixels of context around each tile: what was measured for shipped weights, else the radius."""
+    radius = pipeline_radius(model.spec, model.scale)
+    return radius if model.context is None else min(model.context, radius)
 
 
 def _upscale_planes(arr: np.ndarray, model: LoadedModel, opts: ResolvedOptions, progress: ProgressFn) -> np.ndarray:
@@ -152,7 +158,8 @@ def upscale_image(
     """Upscale a PIL image, a uint8/uint16 array or a float (N)CHW tensor; returns the same kind.
 
     ``tile=0`` runs the whole image at once; None picks a tile from the free memory.
-    ``tile_pad`` defaults to the pipeline's receptive radius, so tiles are seamless.
+    ``tile_pad`` defaults to the pipeline's receptive radius, so tiles are seamless, or for
+    shipped weights that measured a shorter reach, to that (evaluation/tile_context.py).
     An alpha plane is upscaled with the MATLAB bicubic, or with ``alpha="model"`` by the network.
     The keyword form of :func:`upscale_with`, for scripts.
     """

@@ -11,7 +11,9 @@ from torch import nn
 
 from ..errors import WeightsError
 from ..hub.choice import describe_shipped
-from ..hub.weights import load_into, read_weights, shipped_weights
+from ..hub.fetch import weights_cache_dir
+from ..hub.manifest import read_manifest
+from ..hub.weights import load_into, read_weights, shipped_weights, weights_dir
 from ..models import ModelSpec, create_model, get_spec
 from ..models.registry import build_model, make_config
 
@@ -25,6 +27,9 @@ class LoadedModel:
     net: nn.Module
     meta: dict = field(default_factory=dict)
     source: Optional[Path] = None  # the weights file, when loaded from one
+    # LR pixels of context a tile needs: measured for a shipped file (evaluation/tile_context.py,
+    # the manifest's "context"); None: the pipeline's whole receptive radius
+    context: Optional[int] = None
     activation_rate: Optional[float] = field(default=None, repr=False)  # cache of memory.activation_floats_per_pixel
     cpu_precision: Optional[Any] = field(default=None, repr=False)  # cache of precision.choose_cpu_precision
 
@@ -44,7 +49,23 @@ def load_model(name: str, scale: int, weights: Optional[Union[str, Path]] = None
         raise WeightsError(f"{path}: weights for x{meta.get('scale')}, not x{spec.network_scale(scale)}")
     net = build_model(spec, make_config(spec, meta.get("config", {})), spec.network_scale(scale))
     load_into(net, state, path)
-    return LoadedModel(spec, scale, net.eval(), meta, source=path)
+    return LoadedModel(spec, scale, net.eval(), meta, source=path, context=shipped_context(path, scale))
+
+
+def shipped_context(path: Path, scale: int) -> Optional[int]:
+    """The tile context the manifest records for ``path`` at ``scale``, if ``path`` is a shipped file.
+
+    Shipped means in the weights folder or the download cache, under its manifest name
+    and size: the measurement belongs to those weights, not to a file that borrows a name.
+    """
+    entry = read_manifest(weights_dir()).get(path.name)
+    if entry is None or "context" not in entry:
+        return None
+    homes = {weights_dir().resolve(), weights_cache_dir().resolve()}
+    if path.resolve().parent not in homes or path.stat().st_size != entry["bytes"]:
+        return None
+    value = entry["context"].get(f"x{scale}")
+    return int(value) if value is not None else None
 
 
 def weights_path(spec: ModelSpec, scale: int, weights: Optional[Union[str, Path]] = None) -> Path:

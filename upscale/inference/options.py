@@ -47,7 +47,7 @@ class InferenceOptions:
     """What a caller asks of inference; ``tile`` None picks a tile from free memory, 0 = whole image."""
 
     tile: Optional[int] = None
-    tile_pad: Optional[int] = None  # None: the pipeline's receptive radius, so tiles are seamless
+    tile_pad: Optional[int] = None  # None: the receptive radius, or the context measured for shipped weights
     device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
     precision: InferencePrecision = InferencePrecision.AUTO
     alpha: AlphaMode = AlphaMode.BICUBIC
