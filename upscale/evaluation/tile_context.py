@@ -2,8 +2,8 @@
 
 A tile padded by the network's whole receptive radius gives exactly the untiled
 output, but the radius is a bound, not what trained weights use: RDN's is 133 LR
-pixels, and a 1-megapixel x4 photo tiled within a few GiB recomputed 3.5 times the
-image to honour it. How far a pixel's influence really reaches is a property of the
+pixels, and to honour it the engine planned RDN x4 on a 1000x1000 photo as tiles
+covering 3.2 times the image. How far a pixel's influence really reaches is a property of the
 weights, so ``upscale weights add`` measures it and the manifest records it; the
 engine pads the tiles of that shipped file by the measured context instead.
 
