@@ -98,6 +98,30 @@ def test_eval_on_a_folder_of_images(cli, tmp_path):
     assert all(0 < r["ssim"] < 1 and 5 < r["psnr"] < 40 for r in rows)
 
 
+def test_eval_measures_every_scale_a_model_has_weights_for_by_default(cli, tmp_path, monkeypatch, random_weights):
+    folder, images = tmp_path / "weights", tmp_path / "set"
+    folder.mkdir()
+    images.mkdir()
+    Image.fromarray(np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(images / "a.png")
+    monkeypatch.setenv("UPSCALE_WEIGHTS", str(folder))
+
+    def scales(*args):
+        result = cli(["eval", "--set", str(images), "--json", *args])
+        assert result.exit_code == 0, result.stderr
+        return [(r["model"], r["scale"]) for r in json.loads(result.stdout)]
+
+    none = cli(["eval", "--model", "lapsrn", "--set", str(images)])
+    assert none.exit_code == 1 and "no shipped weights for lapsrn x2" in none.stderr
+    random_weights(folder, "lapsrn", 2)
+    assert scales("--model", "lapsrn,bicubic") == [("lapsrn", 2), ("bicubic", 2), ("bicubic", 3), ("bicubic", 4)]
+    x4 = random_weights(folder, "lapsrn", 4)
+    assert scales("--model", "lapsrn") == [("lapsrn", 2), ("lapsrn", 3), ("lapsrn", 4)]  # x3 runs through x4
+    random_weights(folder, "lapsrn", 8)
+    assert scales("--model", "lapsrn") == [("lapsrn", s) for s in (2, 3, 4, 8)]
+    assert scales("--model", "lapsrn", "--weights", str(x4)) == [("lapsrn", 3), ("lapsrn", 4)]  # that file's scales
+    assert scales("--model", "lapsrn", "-x", "8") == [("lapsrn", 8)]  # named scales win
+
+
 def test_eval_table_and_per_image(cli, tmp_path):
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "only.png")

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..evaluation.datasets import resolve_set
 from ..evaluation.evaluate import EvalResult, evaluate
-from ..evaluation.restorers import resolve_method
+from ..evaluation.restorers import default_scales, resolve_method
 from ..inference.options import InferenceOptions, InferencePrecision
 from ..reports.markdown import eval_markdown, replace_block
 from .app import VersionFlag, command
@@ -28,7 +28,11 @@ def eval_command(
         str,
         typer.Option("--set", "-s", help="Benchmark set name(s) (Set5, Set14, BSD100, ...) or folders of HR images."),
     ] = "Set5",
-    scale: Annotated[str, typer.Option("--scale", "-x", help="Scale(s), comma-separated.")] = "2,3,4",
+    scale: Annotated[
+        Optional[str],
+        typer.Option("--scale", "-x", help="Scale(s), comma-separated (default: every scale the model has weights "
+                     "for; bicubic: 2,3,4)."),
+    ] = None,
     per_image: Annotated[bool, typer.Option("--per-image", help="Also show every image's scores.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print results as JSON on stdout.")] = False,
     download: Annotated[bool, typer.Option("--download/--no-download", help="Fetch a missing known set.")] = True,
@@ -53,13 +57,16 @@ def eval_command(
 
     Y channel (BT.601), border shaved by the scale.
     """
-    scales = parse_scales(scale)
+    asked = parse_scales(scale) if scale is not None else None
     options = InferenceOptions.parse(tile=tile, device=device, precision=precision)
-    methods = [(name, resolve_method(name, scales, weights, options)) for name in parse_names(model)]
+    methods = []
+    for name in parse_names(model):
+        scales = asked or default_scales(name, weights)
+        methods.append((name, scales, resolve_method(name, scales, weights, options)))
     results: list[EvalResult] = []
     with progress_bar() as report:
         sets = [resolve_set(name, download=download, progress=report) for name in parse_names(set_)]
-        for name, planes in methods:
+        for name, scales, planes in methods:
             for bench in sets:
                 for s in scales:
                     results.append(evaluate(name, planes, bench, s, progress=report))

@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
+from ..hub.weights import has_shipped_weights, read_weights, served_scales
 from ..inference.engine import upscale_with
 from ..inference.loading import LoadedModel, load_model
 from ..inference.options import InferenceOptions, resolve_options
@@ -42,6 +43,26 @@ def network_planes(model: LoadedModel, options: InferenceOptions = InferenceOpti
         return measured_plane(hr), measured_plane(sr)
 
     return planes
+
+
+BASELINE_SCALES = (2, 3, 4)
+
+
+def default_scales(name: str, weights: Optional[Path] = None) -> list[int]:
+    """The scales ``eval`` measures when none are named: every scale the model has weights for.
+
+    A weights file's own scales; else the scales the shipped files serve (LapSRN's x3
+    runs through its x4 file); a model with none gets all of its scales, so the first
+    one reports what is missing. Baselines: x2, x3 and x4.
+    """
+    key = name.lower()
+    if key in BASELINES:
+        return list(BASELINE_SCALES)
+    spec = get_spec(key)
+    if weights is not None:
+        _, meta = read_weights(weights)
+        return served_scales(meta)
+    return [s for s in spec.scales if has_shipped_weights(spec, s)] or list(spec.scales)
 
 
 def resolve_method(

@@ -15,11 +15,10 @@ from typing import Sequence
 
 from ..errors import WeightsError
 from ..files import write_bytes_atomic
-from ..hub.weights import Storage, read_weights, stored_as
+from ..hub.weights import Storage, read_weights, served_scales, stored_as
 from ..inference.loading import LoadedModel, load_model
 from ..inference.emulation import Float32Convolutions, native_kernels
 from ..inference.options import AUTOCAST, InferenceOptions, InferencePrecision
-from ..models import get_spec
 from ..progress import ProgressFn, no_progress
 from .datasets import BenchmarkSet
 from .evaluate import evaluate
@@ -54,12 +53,6 @@ def precision_drift(
             psnr = evaluate(model.name, planes, bench, model.scale, progress).psnr
         out.append((precision.value, psnr - fp32_psnr))
     return tuple(out)
-
-
-def served_scales(meta: dict) -> list[int]:
-    """The scales a weights file serves: all of a multi-scale network's, else its own."""
-    spec = get_spec(meta["arch"])
-    return [s for s in spec.scales if spec.multi_scale or spec.network_scale(s) == meta["scale"]]
 
 
 def file_contexts(path: Path, bench: BenchmarkSet, progress: ProgressFn = no_progress) -> dict[str, ContextMeasure]:

@@ -22,7 +22,7 @@ from torch import nn
 from .._version import __version__
 from ..errors import WeightsError
 from ..files import write_bytes_atomic
-from ..models import ModelSpec
+from ..models import ModelSpec, get_spec
 
 META_KEY = "upscale"
 REPO_WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
@@ -61,6 +61,12 @@ def shipped_weights(spec: ModelSpec, scale: int, variant: Optional[str] = None) 
     from .fetch import find_shipped
 
     return find_shipped(weights_dir(), weights_filename(spec, scale, variant))
+
+
+def served_scales(meta: dict) -> list[int]:
+    """The scales a weights file serves, from its metadata: all of a multi-scale network's, else its own."""
+    spec = get_spec(meta["arch"])
+    return [s for s in spec.scales if spec.multi_scale or spec.network_scale(s) == meta["scale"]]
 
 
 def has_shipped_weights(spec: ModelSpec, scale: int, variant: Optional[str] = None) -> bool:
