@@ -11,7 +11,7 @@ from PIL import Image
 from upscale import __version__
 from upscale.cli.app import route_default
 
-COMMANDS = ["upscale", "eval", "train", "bench", "models", "demo", "compare", "zoo", "weights"]
+COMMANDS = ["upscale", "eval", "train", "bench", "models", "demo", "compare", "zoo", "curve", "weights"]
 
 
 @pytest.mark.parametrize("args", [[], *[[c] for c in COMMANDS], ["weights", "add"], ["weights", "store"], ["weights", "verify"]])

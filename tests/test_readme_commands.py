@@ -88,6 +88,7 @@ LEAVES = {
         "upscaled/img0_fsrcnn_x4.png", "upscaled/sub/img1_fsrcnn_x4.png"],
     "upscale train --model fsrcnn -x 3 --data DIR --steps 300000 --decay-steps 0 --time-limit 2h30m --out "
     "~/runs/fsrcnn_x3 --export ~/runs/export": ["runs/fsrcnn_x3/last.pt", "runs/export/fsrcnn_x3.safetensors"],
+    "upscale curve ~/runs/fsrcnn_x3 -o fsrcnn_x3_curve.png": ["fsrcnn_x3_curve.png"],
     # The GPU check's tiny form; the check itself (`bash .ci/gpu-check`, a sh block) needs a GPU: tests/test_gpu_check.py.
     "upscale gpu-check --device cpu --quick --out gpu-check": ["gpu-check/gpu-check.json", "gpu-check/gpu-check.md"],
 }

@@ -9,6 +9,7 @@ from . import demo_cmd as _demo  # noqa: F401
 from . import weights_cmd as _weights  # noqa: F401
 from . import compare_cmd as _compare  # noqa: F401
 from . import zoo_cmd as _zoo  # noqa: F401
+from . import curve_cmd as _curve  # noqa: F401
 from . import export_cmd as _export  # noqa: F401
 from . import gpu_check_cmd as _gpu_check  # noqa: F401  (hidden: the GPU day's measurements)
 from ..machine import keep_freed_memory

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import UsageError
-from ..imaging.image_io import read_image
+from ..imaging.image_io import read_image, write_png
 from ..reports.compare import compare_methods, comparison_strip, restorer
 from .app import VersionFlag, command
 from .console import out_console
@@ -54,7 +54,7 @@ def compare_command(  # keyword-only, so the required IMAGE and --out may follow
         raise UsageError("--weights needs exactly one network in --models")
     methods = [(n, restorer(n, factor, weights)) for n in names]
     panels, outputs = compare_methods(read_image(image), factor, methods, parse_box(crop) if crop else None)
-    comparison_strip(panels).save(out)
+    write_png(out, comparison_strip(panels))
     for name, _, psnr, ssim in outputs:
         out_console.print(f"{name}: {psnr:.2f} dB / {ssim:.4f}")
     out_console.print(f"wrote {out}")

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from ..errors import ImageReadError, UpscaleError
+from ..files import write_atomic
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """The decompression-bomb guard: a tiny file can declare a 50000 x 50000 image."""
@@ -366,6 +367,11 @@ def check_writable(pixels: np.ndarray, fmt: str) -> None:
         raise UpscaleError("16-bit gray+alpha is written as PNG only; use --format png")
     if channels in (2, 4) and fmt in NO_ALPHA_FORMATS:
         raise UpscaleError(f"the image has an alpha channel, which {fmt} cannot hold; use --format png, webp or tiff")
+
+
+def write_png(path: Path, image: Image.Image) -> None:
+    """A generated picture (a comparison, a curve) written as PNG through the one atomic write."""
+    write_atomic(Path(path), lambda f: image.save(f, format="PNG"))
 
 
 def save_upscaled(

@@ -9,6 +9,7 @@ from PIL import Image
 
 from ..evaluation.metrics import modcrop
 from ..hub.choice import shipped_models
+from ..imaging.image_io import write_png
 from ..imaging.resize import matlab_imresize
 from ..imaging.synthetic import demo_image
 from .compare import compare_methods, comparison_strip, restorer
@@ -46,13 +47,13 @@ def run_demo(out_dir: Path, scale: int = 4, size: int = 256) -> DemoResult:
     box = (hr.shape[1] // 2 - 24, 0, 112, 80)  # the text and the chirp's edge
     panels, outputs = compare_methods(hr, scale, methods, box)
     hr_path, lr_path = out_dir / "hr.png", out_dir / f"lr_x{scale}.png"
-    Image.fromarray(hr).save(hr_path)
-    Image.fromarray(matlab_imresize(hr, 1.0 / scale)).save(lr_path)
+    write_png(hr_path, Image.fromarray(hr))
+    write_png(lr_path, Image.fromarray(matlab_imresize(hr, 1.0 / scale)))
     scores = []
     for name, sr, p, s in outputs:
         path = out_dir / f"{name}_x{scale}.png"
-        Image.fromarray(sr).save(path)
+        write_png(path, Image.fromarray(sr))
         scores.append(DemoScore(name, p, s, path))
     comparison_path = out_dir / "comparison.png"
-    comparison_strip(panels).save(comparison_path)
+    write_png(comparison_path, comparison_strip(panels))
     return DemoResult(scale, hr_path, lr_path, comparison_path, tuple(scores))

@@ -1,0 +1,78 @@
+"""The validation curve picture of training runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from upscale.errors import UsageError
+from upscale.hub.manifest import make_entry, write_manifest
+from upscale.reports.curve import COLOURS, Line, curve_picture, read_curve, reference_lines
+
+
+def _run(folder, model="rdn", scale=2, points=((250, 33.6), (500, 34.4))):
+    folder.mkdir(parents=True)
+    lines = [json.dumps({"event": "start", "model": model, "scale": scale, "step": 0})]
+    for step, psnr in points:
+        lines.append(json.dumps({"step": step, "loss": 0.02, "lr": 2e-4}))
+        lines.append(json.dumps({"step": step, "val_set": "Set5", "val_psnr": psnr}))
+    (folder / "log.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_a_run_log_gives_its_points_by_step_and_a_resumed_call_replaces_a_step(tmp_path):
+    run = _run(tmp_path / "rdn_x2")
+    with (run / "log.jsonl").open("a") as f:  # a resumed call from step 250 and a line cut short by a kill
+        f.write(json.dumps({"event": "start", "model": "rdn", "scale": 2, "step": 250}) + "\n")
+        f.write(json.dumps({"step": 500, "val_set": "Set5", "val_psnr": 34.5}) + "\n")
+        f.write(json.dumps({"step": 750, "val_set": "Set5", "val_psnr": 35.1}) + "\n")
+        f.write('{"step": 1000, "val_')
+    curve = read_curve(run)
+    assert (curve.model, curve.scale, curve.val_set) == ("rdn", 2, "Set5")
+    assert curve.points == ((250, 33.6), (500, 34.5), (750, 35.1))
+
+
+def test_a_folder_without_a_log_or_without_validations_is_refused(tmp_path):
+    with pytest.raises(UsageError, match="run folder"):
+        read_curve(tmp_path)
+    with pytest.raises(UsageError, match="no validation points"):
+        read_curve(_run(tmp_path / "early", points=()))
+
+
+def test_reference_lines_are_the_paper_and_the_best_shipped_file(tmp_path, monkeypatch, random_weights):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    monkeypatch.setenv("UPSCALE_WEIGHTS", str(folder))
+    a, b = random_weights(folder, "fsrcnn", 2), random_weights(folder, "espcn", 2)
+    write_manifest({a.name: make_entry(a, {"x2": {"Set5": {"psnr": 37.1, "ssim": 0.9}}}),
+                    b.name: make_entry(b, {"x2": {"Set5": {"psnr": 36.4, "ssim": 0.9}}})}, folder)
+    lines = reference_lines(read_curve(_run(tmp_path / "run")))
+    assert [line.value for line in lines] == [38.24, 37.1]  # RDN's published Set5 x2, then FSRCNN's file
+    assert "fsrcnn" in lines[1].label
+
+
+def test_the_picture_puts_each_point_and_line_at_its_value(tmp_path):
+    curve = read_curve(_run(tmp_path / "run", points=((100, 30.0), (200, 32.0))))
+    image = np.asarray(curve_picture([curve], [Line("bar", 31.0)]).convert("RGB")).astype(int)
+    colour = np.array(COLOURS[0])
+    ys, xs = np.nonzero((np.abs(image - colour).sum(axis=2) == 0))
+    # The curve climbs from left to right: its rightmost pixels lie higher (smaller y) than its leftmost.
+    assert xs.size and ys[xs >= xs.max() - 3].mean() < ys[xs <= xs.min() + 3].mean()
+    # The dashed line at 31.0 lies between the two points' rows.
+    grey = np.nonzero((np.abs(image - np.array((90, 90, 90))).sum(axis=2) == 0).sum(axis=1) > 100)[0]
+    assert grey.size and ys.min() < grey.mean() < ys.max()
+
+
+def test_the_command_writes_a_png_and_refuses_a_bad_line(cli, tmp_path):
+    run = _run(tmp_path / "run")
+    out = tmp_path / "curve.png"
+    result = cli(["curve", str(run), "-o", str(out), "--line", "VDSR paper=37.53"])
+    assert result.exit_code == 0, result.stderr
+    assert Image.open(out).size == (960, 540) and "Set5 34.40 dB at step 500" in result.stdout
+    bad = cli(["curve", str(run), "-o", str(tmp_path / "x.png"), "--line", "37.53"])
+    assert bad.exit_code == 2 and not (tmp_path / "x.png").exists()
+    missing = cli(["curve", str(tmp_path / "nothing"), "-o", str(tmp_path / "y.png")])
+    assert missing.exit_code == 2 and "run folder" in missing.stderr

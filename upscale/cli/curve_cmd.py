@@ -1,0 +1,50 @@
+"""``upscale curve``: the validation curve of training runs, as a picture."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List
+
+import typer
+
+from ..errors import UsageError
+from ..imaging.image_io import write_png
+from ..reports.curve import Line, curve_picture, read_curve, reference_lines
+from .app import VersionFlag, command
+from .console import out_console
+
+
+def parse_line(text: str) -> Line:
+    label, sep, value = text.rpartition("=")
+    try:
+        if not sep or not label.strip():
+            raise ValueError
+        return Line(f"{label.strip()} {float(value):.2f}", float(value))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not LABEL=PSNR (e.g. 'VDSR paper=37.53')") from None
+
+
+@command("curve")
+def curve_command(  # keyword-only, so the required RUNS and --out may follow --version
+    *,
+    _version: VersionFlag = False,
+    runs: Annotated[List[Path], typer.Argument(help="Run folders (the --out of upscale train).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the PNG.")],
+    lines: Annotated[
+        List[str], typer.Option("--line", help="Another dashed line, LABEL=PSNR (repeatable).")
+    ] = [],  # noqa: B006 (typer reads the default; it is never mutated)
+) -> None:
+    """Draw the validation PSNR of training runs by step.
+
+    With the paper's value for the first run's model and scale, and the best shipped
+    file at that scale, as dashed lines.
+    """
+    curves = [read_curve(run) for run in runs]
+    if len({c.val_set for c in curves}) > 1:
+        raise UsageError("the runs were validated on different sets; draw them apart")
+    references = reference_lines(curves[0]) + [parse_line(t) for t in lines]
+    write_png(out, curve_picture(curves, references))
+    for c in curves:
+        step, psnr = c.points[-1]
+        out_console.print(f"{c.label}: {len(c.points)} validations, {c.val_set} {psnr:.2f} dB at step {step:,}")
+    out_console.print(f"wrote {out}")

@@ -1,0 +1,143 @@
+"""The validation curve of training runs, drawn as a picture: where a campaign stands, at a glance.
+
+A run folder's ``log.jsonl`` (written by the trainer, appended to by every resumed
+call) holds a validation PSNR every ``--val-every`` steps. The picture plots them
+by step, with the paper's value for the run's model and scale and the best shipped
+file at that scale as dashed lines: the two bars a campaign is measured against.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from PIL import Image, ImageDraw, ImageFont
+
+from ..errors import UsageError
+from ..evaluation.published import published
+from ..hub.manifest import read_manifest
+
+LOG_NAME = "log.jsonl"
+COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14))
+LINE_COLOURS = ((90, 90, 90), (160, 110, 20), (120, 120, 200))
+
+
+@dataclass(frozen=True)
+class Curve:
+    label: str
+    model: str
+    scale: int
+    val_set: str
+    points: tuple[tuple[int, float], ...]  # (step, validation PSNR), by step
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    value: float
+
+
+def read_curve(run: Path) -> Curve:
+    """The validation points of a run folder; a later call's point for a step replaces an earlier one."""
+    path = run / LOG_NAME
+    if not path.is_file():
+        raise UsageError(f"{run}: no {LOG_NAME} here; give a run folder (the --out of upscale train)")
+    model, scale, val_set, points = "", 0, "", {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a killed run
+        if record.get("event") == "start" and not model:
+            model, scale = str(record.get("model", "")), int(record.get("scale", 0))
+        if "val_psnr" in record and math.isfinite(record["val_psnr"]):
+            points[int(record["step"])] = float(record["val_psnr"])
+            val_set = str(record.get("val_set", val_set))
+    if not points:
+        raise UsageError(f"{path}: no validation points yet")
+    return Curve(f"{model} x{scale} ({run.name})", model, scale, val_set, tuple(sorted(points.items())))
+
+
+def reference_lines(curve: Curve) -> list[Line]:
+    """The paper's value for the curve's model and scale, and the best shipped file there, on its set."""
+    lines = []
+    paper = published(curve.model, curve.val_set, curve.scale)
+    if paper is not None:
+        lines.append(Line(f"{curve.model} paper {paper[0]:.2f}", paper[0]))
+    key, shipped = f"x{curve.scale}", []
+    for entry in read_manifest().values():
+        score = entry["scores"].get(key, {}).get(curve.val_set)
+        if score:
+            shipped.append((score["psnr"], entry["arch"]))
+    if shipped:
+        value, arch = max(shipped)
+        lines.append(Line(f"best shipped {key}: {arch} {value:.2f}", value))
+    return lines
+
+
+def _nice_step(span: float, ticks: int = 6) -> float:
+    raw = span / ticks
+    power = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+
+
+def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optional[str] = None) -> Image.Image:
+    """Validation PSNR by step: one polyline per curve, one dashed line per reference."""
+    width, height, left, right, top, bottom = 960, 540, 70, 24, 44, 56
+    image = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(image)
+    font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=13)
+    values = [v for c in curves for _, v in c.points] + [line.value for line in lines]
+    lo, hi = min(values), max(values)
+    pad = max((hi - lo) * 0.08, 0.1)
+    lo, hi = lo - pad, hi + pad
+    last = max(s for c in curves for s, _ in c.points) or 1
+    x0, x1, y0, y1 = left, width - right, height - bottom, top
+
+    def at(step: float, psnr: float) -> tuple[float, float]:
+        return x0 + (x1 - x0) * step / last, y0 + (y1 - y0) * (psnr - lo) / (hi - lo)
+
+    # Axes, grid and tick labels
+    dy = _nice_step(hi - lo)
+    v = math.ceil(lo / dy) * dy
+    while v <= hi:
+        _, y = at(0, v)
+        draw.line([(x0, y), (x1, y)], fill=(232, 232, 232))
+        draw.text((x0 - 8, y), f"{v:.2f}" if dy < 0.1 else f"{v:.1f}", fill="black", font=small, anchor="rm")
+        v += dy
+    dx = _nice_step(last)
+    s = 0.0
+    while s <= last:
+        x, _ = at(s, lo)
+        draw.line([(x, y0), (x, y0 + 4)], fill="black")
+        draw.text((x, y0 + 8), f"{s:,.0f}", fill="black", font=small, anchor="mt")
+        s += dx
+    draw.rectangle([x0, y1, x1, y0], outline="black")
+    draw.text(((x0 + x1) / 2, height - 18), "training step", fill="black", font=font, anchor="mm")
+    set_name = curves[0].val_set if curves else ""
+    draw.text((x0, 14), title or f"{set_name} PSNR (dB, Y) during training", fill="black", font=font)
+
+    # Reference lines, dashed, labelled at their right end
+    for i, line in enumerate(lines):
+        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
+        _, y = at(0, line.value)
+        for xs in range(int(x0), int(x1), 12):
+            draw.line([(xs, y), (min(xs + 7, x1), y)], fill=colour, width=2)
+        draw.text((x1 - 6, y - 4), line.label, fill=colour, font=small, anchor="rb")
+
+    # Curves, with a dot at every validation and the last value written beside the last one
+    for i, curve in enumerate(curves):
+        colour = COLOURS[i % len(COLOURS)]
+        xy = [at(step, psnr) for step, psnr in curve.points]
+        if len(xy) > 1:
+            draw.line(xy, fill=colour, width=2)
+        for x, y in xy:
+            draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+        step, psnr = curve.points[-1]
+        draw.text((xy[-1][0] - 6, xy[-1][1] + 8), f"{psnr:.2f} at {step:,}", fill=colour, font=small, anchor="rt")
+        # The legend in the lower right, where a rising curve leaves room
+        draw.text((x1 - 10, y0 - 10 - 18 * (len(curves) - 1 - i)), curve.label, fill=colour, font=font, anchor="rb")
+    return image
