@@ -29,12 +29,17 @@ def _run(benches, cache, reuse=True):
     return rows, tasks
 
 
-def test_a_kept_row_is_reused_only_while_the_first_set_repeats(tmp_path, monkeypatch, random_weights):
+def _ship(tmp_path, monkeypatch, random_weights, name, scale):
+    """A weights folder of its own holding one random-init file, listed in its manifest."""
     folder = tmp_path / "weights"
     folder.mkdir()
     monkeypatch.setenv("UPSCALE_WEIGHTS", str(folder))
-    path = random_weights(folder, "fsrcnn", 2)
-    write_manifest({path.name: make_entry(path, {"x2": {}})}, folder)
+    path = random_weights(folder, name, scale)
+    write_manifest({path.name: make_entry(path, {f"x{scale}": {}})}, folder)
+
+
+def test_a_kept_row_is_reused_only_while_the_first_set_repeats(tmp_path, monkeypatch, random_weights):
+    _ship(tmp_path, monkeypatch, random_weights, "fsrcnn", 2)
     first, second = _set(tmp_path, "first", 1), _set(tmp_path, "second", 2)
     cache = tmp_path / "zoo"
 
@@ -68,11 +73,7 @@ def test_a_kept_row_is_reused_only_while_the_first_set_repeats(tmp_path, monkeyp
 
 
 def test_an_unreadable_kept_row_is_measured_again(tmp_path, monkeypatch, random_weights):
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    monkeypatch.setenv("UPSCALE_WEIGHTS", str(folder))
-    path = random_weights(folder, "espcn", 3)
-    write_manifest({path.name: make_entry(path, {"x3": {}})}, folder)
+    _ship(tmp_path, monkeypatch, random_weights, "espcn", 3)
     benches, cache = [_set(tmp_path, "first", 3)], tmp_path / "zoo"
     _run(benches, cache)
     next(cache.glob("*.json")).write_text("{not json")
