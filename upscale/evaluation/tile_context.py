@@ -11,10 +11,10 @@ The measurement: each probe image (a centre crop of a validation image) runs onc
 whole, and once with a margin cut off every side. An output pixel ``d`` LR pixels
 inside the cut lacks exactly what a tile's core pixel lacks when the tile's context
 is ``d``: what lies beyond. One extra pass gives the error at every distance. The
-context kept is the smallest step whose error, at that distance and beyond, stays
-within a tenth of an 8-bit level on every probe: rounded to 8 bits, a tiled result
-can then differ from the untiled one by one level, and only where the untiled value
-lies within a tenth of a level of a rounding edge.
+context kept is one step beyond the smallest whose error, at that distance and
+beyond, stays within a tenth of an 8-bit level on every probe: rounded to 8 bits, a
+tiled result can then differ from the untiled one by one level, and only where the
+untiled value lies within a tenth of a level of a rounding edge.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ PROBE_MARGIN = 32  # LR pixels cut off every side for the second pass
 class ContextMeasure:
     """The measured context, the radius it replaces, and the worst error at each step measured."""
 
-    context: int  # LR pixels; equal to the radius where no shorter step was measured within the bound
+    context: int  # LR pixels; the radius where no step, and a measured one beyond it, held the bound
     radius: int
     errors: tuple[tuple[int, float], ...]  # (context, worst error in 8-bit levels at that distance and beyond)
 
@@ -103,7 +103,7 @@ def measure_context(model: LoadedModel, bench: BenchmarkSet, progress: ProgressF
 
 
 def choose_context(curves: Sequence[np.ndarray], radius: int) -> ContextMeasure:
-    """The smallest step below ``radius`` that every curve measured and held within the bound."""
+    """One step beyond the smallest that every curve measured and held within the bound (else ``radius``)."""
     reach = min((len(c) for c in curves), default=0)  # distances every probe measured
     errors = []
     for step in CONTEXT_STEPS:
@@ -111,5 +111,8 @@ def choose_context(curves: Sequence[np.ndarray], radius: int) -> ContextMeasure:
             break
         # At this distance and beyond: a tile's core pixels lie at least this far inside it.
         errors.append((step, float(max(c[step:].max() for c in curves))))
-    context = next((step for step, e in errors if e <= MAX_ERROR_LEVELS), radius)
+    held = next((i for i, (_, e) in enumerate(errors) if e <= MAX_ERROR_LEVELS), None)
+    # One step beyond the first that held: the probes are five pictures, a photo may reach a
+    # little further, and a step costs little (RDN's measured 12 px against its radius of 133).
+    context = errors[held + 1][0] if held is not None and held + 1 < len(errors) else radius
     return ContextMeasure(context, radius, tuple(errors))
