@@ -33,6 +33,7 @@ MENTIONS = {
     "upscale --debug ...",
     "upscale bench",
     "upscale bench --train",
+    "upscale curve",
     "upscale train",
     "upscale train --export",
     "upscale gpu-check",
