@@ -6,7 +6,7 @@ cache when that first set repeats what it gave (zoo_cache.py says why that is en
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -24,7 +24,7 @@ from ..inference.options import InferenceOptions, InferencePrecision
 from ..models import count_parameters
 from ..progress import Progress, ProgressFn, no_progress
 from .bench import bench_model
-from .zoo_cache import agrees, read_row, row_key, write_row
+from .zoo_cache import KeptRow, agrees, read_row, row_key, set_digests, write_row
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ def zoo_rows(
     """
     rows, bicubic_cache = [], {}
     work = [(name, entry, int(key[1:])) for name, entry in read_manifest().items() for key in entry["scores"]]
+    digests = set_digests(benches) if cache else []
     for done, (name, entry, scale) in enumerate(work):
         # One bar over the whole zoo, so a run of many minutes shows how much is left.
         progress(Progress("zoo", done, len(work), f"{entry['arch']} x{scale}"))
@@ -64,20 +65,20 @@ def zoo_rows(
             if (b.name, scale) not in bicubic_cache:
                 bicubic_cache[b.name, scale] = evaluate("bicubic", bicubic_planes, b, scale, progress)
         bicubic = tuple(bicubic_cache[b.name, scale] for b in benches)
+        head = (entry["arch"], scale, name, count_parameters(model.net))
         first = evaluate(entry["arch"], planes, benches[0], scale, progress) if benches else None
-        key = row_key(entry["sha256"], scale, benches, time_cpu) if cache else ""
+        key = row_key(entry["sha256"], scale, digests, time_cpu) if cache else ""
         kept = read_row(cache, key) if cache and reuse else None
         if kept and first and kept.results and agrees(kept.results[0], first):
-            rows.append(replace(kept, results=(first, *kept.results[1:]), bicubic=bicubic, cached=True))
+            rows.append(ZooRow(*head, (first, *kept.results[1:]), bicubic, kept.cpu_ms_256, kept.drift, cached=True))
             continue
         results = (first, *(evaluate(entry["arch"], planes, b, scale, progress) for b in benches[1:])) if first else ()
         drift = precision_drift(model, benches[0], first.psnr, progress) if first else ()
         cpu_fp32 = InferenceOptions(device="cpu", precision=InferencePrecision.FP32)
         ms = bench_model(model, 256, 256, cpu_fp32).median_seconds * 1000 if time_cpu else float("nan")
-        row = ZooRow(entry["arch"], scale, name, count_parameters(model.net), results, bicubic, ms, drift)
         if cache:
-            write_row(cache, key, row)
-        rows.append(row)
+            write_row(cache, key, KeptRow(results, drift, ms))
+        rows.append(ZooRow(*head, results, bicubic, ms, drift))
     progress(Progress("zoo", len(work), len(work)))
     return rows
 

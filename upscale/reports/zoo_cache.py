@@ -1,6 +1,6 @@
 """Zoo rows kept between runs, so a regenerated table re-measures only what is new.
 
-A row of RDN or DRCN takes this CPU an hour or more (BSD100 at three scales), and
+A row of RDN or DRCN costs this CPU many minutes (BSD100 above all), and
 the table is regenerated each time a model ships. A row is kept in the user cache
 under a key of everything its numbers depend on but the code: the weights file's
 sha256, the scale, each set's name and image bytes, the package and PyTorch
@@ -15,8 +15,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import Optional, Sequence
 
 import torch
 
@@ -27,28 +28,37 @@ from ..files import write_bytes_atomic
 from ..hub.download import default_cache_dir
 from ..machine import cpu_name
 
-if TYPE_CHECKING:
-    from .zoo import ZooRow
-
 # Fresh and kept first-set PSNRs agree to this (dB): on one machine and one PyTorch the
 # numbers repeat to the last digit, so anything past rounding means the code changed.
 SAME_PSNR_DB = 1e-4
+
+
+@dataclass(frozen=True)
+class KeptRow:
+    """What a zoo row measured that is worth keeping: its sets' results, drift and time."""
+
+    results: tuple[EvalResult, ...]
+    drift: tuple[tuple[str, float], ...]
+    cpu_ms_256: float
 
 
 def zoo_cache_dir() -> Path:
     return default_cache_dir() / "zoo"
 
 
-def _set_digest(bench: BenchmarkSet) -> str:
-    digest = hashlib.sha256()
-    for path in bench.files:
-        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+def set_digests(benches: Sequence[BenchmarkSet]) -> list[tuple[str, str]]:
+    """Each set's name and a digest of its images' names and bytes (read once per zoo run)."""
+    out = []
+    for bench in benches:
+        digest = hashlib.sha256()
+        for path in bench.files:
+            digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        out.append((bench.name, digest.hexdigest()))
+    return out
 
 
-def row_key(weights_sha256: str, scale: int, benches: Sequence[BenchmarkSet], timed: bool) -> str:
-    parts = [weights_sha256, scale, [(b.name, _set_digest(b)) for b in benches], __version__,
-             torch.__version__, cpu_name(), timed]
+def row_key(weights_sha256: str, scale: int, digests: Sequence[tuple[str, str]], timed: bool) -> str:
+    parts = [weights_sha256, scale, [list(d) for d in digests], __version__, torch.__version__, cpu_name(), timed]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
 
@@ -56,24 +66,18 @@ def _result(data: dict) -> EvalResult:
     return EvalResult(**{**data, "images": tuple(ImageScore(**i) for i in data["images"])})
 
 
-def read_row(folder: Path, key: str) -> Optional["ZooRow"]:
+def read_row(folder: Path, key: str) -> Optional[KeptRow]:
     """The kept row, or None if there is none or it cannot be read (it is then measured anew)."""
-    from .zoo import ZooRow
-
     try:
         data = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
-        return ZooRow(
-            data["model"], data["scale"], data["file"], data["parameters"],
-            tuple(_result(r) for r in data["results"]), tuple(_result(r) for r in data["bicubic"]),
-            data["cpu_ms_256"], tuple((p, d) for p, d in data["drift"]),
-        )
+        return KeptRow(tuple(_result(r) for r in data["results"]), tuple((p, d) for p, d in data["drift"]),
+                       float(data["cpu_ms_256"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def write_row(folder: Path, key: str, row: "ZooRow") -> None:
-    data = dataclasses.asdict(dataclasses.replace(row, cached=False))
-    write_bytes_atomic(folder / f"{key}.json", (json.dumps(data) + "\n").encode())
+def write_row(folder: Path, key: str, row: KeptRow) -> None:
+    write_bytes_atomic(folder / f"{key}.json", (json.dumps(dataclasses.asdict(row)) + "\n").encode())
 
 
 def agrees(kept: EvalResult, fresh: EvalResult) -> bool:
