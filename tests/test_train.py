@@ -303,6 +303,29 @@ def test_init_from_another_scale_loads_all_but_the_upsampler(tmp_path, name, sou
         assert torch.equal(state[key], untouched[key]), key
 
 
+def test_init_lapsrn_x2_takes_the_first_level_of_x4_and_x8_skips_layers_of_another_type(tmp_path):
+    """The x2 pyramid is x4's first level; x8 (5 convs a level) shares names, not layers, past its depth."""
+    from upscale import create_model
+    from upscale.hub.weights import read_weights
+    from upscale.training.init import init_from_file
+
+    path = _save_model(tmp_path / "lapsrn_x4.safetensors", "lapsrn", 4, seed=1)
+    src, _ = read_weights(path)
+    x2 = create_model("lapsrn", 2)
+    report = init_from_file(x2, get_spec("lapsrn"), 2, path)
+    assert report.fresh == () and set(report.unused) == {k for k in src if k.startswith("levels.1.")}
+
+    x8 = create_model("lapsrn", 8)
+    report = init_from_file(x8, get_spec("lapsrn"), 8, path)
+    deconv = "levels.0.features.10.weight"  # a transposed conv in x8, the sixth conv in x4
+    assert isinstance(x8.get_submodule("levels.0.features.10"), torch.nn.ConvTranspose2d)
+    assert src[deconv].shape == x8.state_dict()[deconv].shape
+    assert deconv in report.fresh and "levels.0.features.8.weight" in report.loaded
+    assert not any(k.startswith("levels.2.") for k in report.loaded)
+    for key in report.loaded:
+        assert torch.equal(x8.state_dict()[key], src[key]), key
+
+
 def test_init_errors_are_one_line(tmp_path, one_image, cli):
     data = one_image(24)
     other = _save_model(tmp_path / "espcn_x2.safetensors", "espcn", 2, seed=0)
