@@ -82,6 +82,10 @@ def train_command(  # keyword-only, so the required options may follow --version
             "--vgg-weights", help="VGG19 ImageNet state dict for the VGG54 loss (default: torch hub cache, else MSE)."
         ),
     ] = None,
+    ema: Annotated[
+        Optional[float],
+        typer.Option("--ema", help="Validate and export an average of the weights, with this decay per step (e.g. 0.995)."),
+    ] = None,
 ) -> None:
     """Train a model with its paper's recipe.
 
@@ -95,7 +99,7 @@ def train_command(  # keyword-only, so the required options may follow --version
         batch=batch, patch=patch, lr=lr, augment=augment, device=device, precision=precision,
         seed=seed, workers=workers, log_every=log_every, val_every=val_every,
         checkpoint_every=checkpoint_every, resume=resume, compile=compile_, export=export,
-        init=init, gan=gan, vgg_weights=vgg_weights,
+        init=init, gan=gan, vgg_weights=vgg_weights, ema=ema,
     )
     try:
         with progress_bar() as report:

@@ -45,6 +45,7 @@ class TrainConfig:
     gan: bool = False  # SRGAN's adversarial phase
     vgg_weights: Optional[Path] = None
     cache: Optional[Path] = None  # degraded training images (default: the user cache)
+    ema: Optional[float] = None  # decay of a weight average that validation and export use
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from ..models import create_model, get_spec
 from ..progress import Progress, ProgressFn, no_progress
 from . import distributed
 from .adversarial import Adversary
+from .average import WeightAverage, check_decay
 from .cache import default_training_cache
 from .checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from .config import TrainConfig, TrainResult, patch_spec_for, resolve_recipe
@@ -79,6 +80,7 @@ class Run:
         self.optimizer: torch.optim.Optimizer
         self.scaler: torch.amp.GradScaler
         self.adversary: Optional[Adversary] = None
+        self.average: Optional[WeightAverage] = None
 
     def patch_spec(self) -> PatchSpec:
         return patch_spec_for(self.spec, self.recipe, self.scales)
@@ -101,6 +103,27 @@ class Run:
         self.adversary = self._adversary() if self.cfg.gan else None
         if state is not None:
             self.load(state)
+        self.average = self._average(state)
+
+    def _average(self, state: Optional[dict[str, Any]]) -> Optional[WeightAverage]:
+        """The run's weight average: the checkpoint's, or a new one from the weights as they are."""
+        saved = state.get("ema") if state else None
+        if self.cfg.ema is None:
+            if saved is not None:  # its best and exported weights are averages: so must the rest be
+                raise UsageError(f"{self.checkpoint_path} keeps a weight average; resume with --ema "
+                                 f"(it used {saved['decay']})")
+            return None
+        average = WeightAverage(self.net, self.cfg.ema, since=self.step)
+        if saved is not None:
+            average.load(saved)
+        elif state is not None:
+            self.log({"ema": self.cfg.ema, "since_step": self.step})
+        return average
+
+    @property
+    def weights(self) -> nn.Module:
+        """The network that validation judges and export writes: the average, if the run keeps one."""
+        return self.average.net if self.average is not None else self.net
 
     def time_step(self, mode: StepMode) -> float:
         """Seconds per optimiser step of this run in ``mode`` (on copies: the run is untouched)."""
@@ -158,26 +181,33 @@ class Run:
             values = {"loss": supervised_update(
                 self.recipe, self.module, self.net, self.optimizer, self.scaler, autocast, x, y, lr, self.step
             )}
+        if self.average is not None:
+            self.average.update(self.net)
         self.step += 1
         if not math.isfinite(values["loss"]):
             raise UpscaleError(f"loss became {values['loss']} at step {self.step}; lower --lr or check the data")
         return values
 
-    def validate(self, bench: Any) -> float:
-        """Set5 PSNR of the current weights under the eval protocol; keeps ``best.safetensors``.
+    def validate(self, bench: Any) -> dict[str, float]:
+        """Set5 PSNR of the weights (the average's, with ``--ema``); keeps ``best.safetensors``.
 
-        ``from_module`` hands the engine a copy, so the network being trained keeps its
-        device, memory format and mode.
+        With an average, the live weights are measured too (``val_psnr_live``), so the log
+        shows what the average gains.
         """
-        model = from_module(self.spec.name, self.cfg.scale, self.net)
-        exact = InferenceOptions(tile=0, device=str(self.device), precision=InferencePrecision.FP32)
-        planes = network_planes(model, exact)
-        psnr = evaluate(self.spec.name, planes, bench, self.cfg.scale).psnr
+        psnr = self._psnr(self.weights, bench)
         self.last_psnr, self.last_val_step = psnr, self.step
         if self.adversary is None and (self.best_psnr is None or psnr > self.best_psnr):
             self.best_psnr, self.best_step = psnr, self.step
-            save_weights(self.cfg.out / "best.safetensors", self.net, self.metadata())
-        return psnr
+            save_weights(self.cfg.out / "best.safetensors", self.weights, self.metadata())
+        live = {"val_psnr_live": self._psnr(self.net, bench)} if self.average is not None else {}
+        return {"val_psnr": psnr, **live}
+
+    def _psnr(self, net: nn.Module, bench: Any) -> float:
+        """PSNR under the eval protocol. ``from_module`` hands the engine a copy, so the
+        network being trained keeps its device, memory format and mode."""
+        model = from_module(self.spec.name, self.cfg.scale, net)
+        exact = InferenceOptions(tile=0, device=str(self.device), precision=InferencePrecision.FP32)
+        return evaluate(self.spec.name, network_planes(model, exact), bench, self.cfg.scale).psnr
 
     def state(self) -> dict[str, Any]:
         return {
@@ -192,6 +222,7 @@ class Run:
             "recipe": recipe_to_dict(self.recipe),
             "mode": {"precision": self.mode.precision.value, "channels_last": self.mode.channels_last},
             "adversary": self.adversary.state() if self.adversary else None,
+            "ema": self.average.state() if self.average else None,
         }
 
     def check_resumable(self, state: dict[str, Any]) -> None:
@@ -241,6 +272,7 @@ class Run:
             init=self.init_meta,
             variant=self.adversary.variant if self.adversary else "mse",
             vgg_weights=self.adversary.vgg_source if self.adversary else None,
+            ema=self.average.describe() if self.average else None,
         )
 
 
@@ -284,6 +316,8 @@ def train(cfg: TrainConfig, progress: ProgressFn = no_progress, log: LogFn = lam
 
 def _train(cfg: TrainConfig, progress: ProgressFn, log: LogFn) -> TrainResult:
     started = time.monotonic()
+    if cfg.ema is not None:
+        check_decay(cfg.ema)  # before minutes of set-up
     deadline = started + cfg.time_limit if cfg.time_limit is not None else None
     resume_from = _checkpoint_to_resume(cfg)
     run = Run(cfg, log, progress)
@@ -315,7 +349,7 @@ def _train(cfg: TrainConfig, progress: ProgressFn, log: LogFn) -> TrainResult:
     def validate() -> None:
         nonlocal val_seconds
         start = time.monotonic()
-        record({"step": run.step, "val_set": bench.name, "val_psnr": run.validate(bench)})
+        record({"step": run.step, "val_set": bench.name, **run.validate(bench)})
         val_seconds = time.monotonic() - start
 
     try:
@@ -374,5 +408,5 @@ def export_weights(run: Run, folder: Path) -> Path:
     if best.is_file():
         write_bytes_atomic(target, best.read_bytes())
     else:
-        save_weights(target, run.net, run.metadata())
+        save_weights(target, run.weights, run.metadata())
     return target
