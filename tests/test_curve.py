@@ -10,7 +10,7 @@ from PIL import Image
 
 from upscale.errors import UsageError
 from upscale.hub.manifest import make_entry, write_manifest
-from upscale.reports.curve import COLOURS, Line, curve_picture, read_curve, reference_lines
+from upscale.reports.curve import COLOURS, Line, curve_picture, lighter, read_curve, reference_lines
 
 
 def _run(folder, model="rdn", scale=2, points=((250, 33.6), (500, 34.4))):
@@ -64,6 +64,23 @@ def test_the_picture_puts_each_point_and_line_at_its_value(tmp_path):
     # The dashed line at 31.0 lies between the two points' rows.
     grey = np.nonzero((np.abs(image - np.array((90, 90, 90))).sum(axis=2) == 0).sum(axis=1) > 100)[0]
     assert grey.size and ys.min() < grey.mean() < ys.max()
+
+
+def test_an_averaged_run_draws_its_live_weights_as_a_lighter_line_below(tmp_path):
+    run = _run(tmp_path / "run", points=((100, 30.0), (200, 31.0)))
+    with (run / "log.jsonl").open("a") as f:  # resumed with --ema from step 200
+        f.write(json.dumps({"step": 300, "val_set": "Set5", "val_psnr": 32.0, "val_psnr_live": 31.5}) + "\n")
+        f.write(json.dumps({"step": 400, "val_set": "Set5", "val_psnr": 32.5, "val_psnr_live": 31.8}) + "\n")
+    curve = read_curve(run)
+    assert curve.points[-2:] == ((300, 32.0), (400, 32.5)) and curve.live == ((300, 31.5), (400, 31.8))
+    image = np.asarray(curve_picture([curve], []).convert("RGB")).astype(int)
+
+    def rows(colour):
+        ys, xs = np.nonzero(np.abs(image - np.array(colour)).sum(axis=2) == 0)
+        return ys[(xs > 600) & (xs < 900) & (ys < 400)]  # steps 300-400, above the legend
+
+    main, live = rows(COLOURS[0]), rows(lighter(COLOURS[0]))
+    assert main.size and live.size and live.mean() > main.mean()  # lower PSNR: further down
 
 
 def test_the_command_writes_a_png_and_refuses_a_bad_line(cli, tmp_path):

@@ -4,6 +4,9 @@ A run folder's ``log.jsonl`` (written by the trainer, appended to by every resum
 call) holds a validation PSNR every ``--val-every`` steps. The picture plots them
 by step, with the paper's value for the run's model and scale and the best shipped
 file at that scale as dashed lines: the two bars a campaign is measured against.
+A run that keeps a weight average (``--ema``) validates the average; the live weights'
+PSNR, logged beside it, is drawn as a lighter line, so the picture shows what the
+average gains.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Curve:
     scale: int
     val_set: str
     points: tuple[tuple[int, float], ...]  # (step, validation PSNR), by step
+    live: tuple[tuple[int, float], ...] = ()  # the live weights' PSNR where an average was validated
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ def read_curve(run: Path) -> Curve:
     path = run / LOG_NAME
     if not path.is_file():
         raise UsageError(f"{run}: no {LOG_NAME} here; give a run folder (the --out of upscale train)")
-    model, scale, val_set, points = "", 0, "", {}
+    model, scale, val_set, points, live = "", 0, "", {}, {}
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             record = json.loads(line)
@@ -56,9 +60,14 @@ def read_curve(run: Path) -> Curve:
         if "val_psnr" in record and math.isfinite(record["val_psnr"]):
             points[int(record["step"])] = float(record["val_psnr"])
             val_set = str(record.get("val_set", val_set))
+            if math.isfinite(record.get("val_psnr_live", math.nan)):
+                live[int(record["step"])] = float(record["val_psnr_live"])
+            else:
+                live.pop(int(record["step"]), None)  # a resumed call without an average replaced the step
     if not points:
         raise UsageError(f"{path}: no validation points yet")
-    return Curve(f"{model} x{scale} ({run.name})", model, scale, val_set, tuple(sorted(points.items())))
+    return Curve(f"{model} x{scale} ({run.name})", model, scale, val_set, tuple(sorted(points.items())),
+                 tuple(sorted(live.items())))
 
 
 def reference_lines(curve: Curve) -> list[Line]:
@@ -90,7 +99,7 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     font, small = ImageFont.load_default(size=15), ImageFont.load_default(size=13)
-    values = [v for c in curves for _, v in c.points] + [line.value for line in lines]
+    values = [v for c in curves for _, v in c.points + c.live] + [line.value for line in lines]
     lo, hi = min(values), max(values)
     pad = max((hi - lo) * 0.08, 0.1)
     lo, hi = lo - pad, hi + pad
@@ -128,7 +137,18 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
             draw.line([(xs, y), (min(xs + 7, x1), y)], fill=colour, width=2)
         draw.text((x1 - 6, y - 4), line.label, fill=colour, font=small, anchor="rb")
 
-    # Curves, with a dot at every validation and the last value written beside the last one
+    # Curves, with a dot at every validation and the last value written beside the last one;
+    # the live weights of an averaged run first, lighter and thinner, under their average.
+    legend = [(c.label, COLOURS[i % len(COLOURS)]) for i, c in enumerate(curves)]
+    for i, curve in enumerate(curves):
+        if curve.live:
+            colour = lighter(COLOURS[i % len(COLOURS)])
+            xy = [at(step, psnr) for step, psnr in curve.live]
+            if len(xy) > 1:
+                draw.line(xy, fill=colour, width=1)
+            for x, y in xy:
+                draw.ellipse([x - 2, y - 2, x + 2, y + 2], outline=colour)
+            legend.append((f"{curve.label}: live weights (the darker line: their average)", colour))
     for i, curve in enumerate(curves):
         colour = COLOURS[i % len(COLOURS)]
         xy = [at(step, psnr) for step, psnr in curve.points]
@@ -138,6 +158,12 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
             draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
         step, psnr = curve.points[-1]
         draw.text((xy[-1][0] - 6, xy[-1][1] + 8), f"{psnr:.2f} at {step:,}", fill=colour, font=small, anchor="rt")
-        # The legend in the lower right, where a rising curve leaves room
-        draw.text((x1 - 10, y0 - 10 - 18 * (len(curves) - 1 - i)), curve.label, fill=colour, font=font, anchor="rb")
+    # The legend in the lower right, where a rising curve leaves room
+    for row, (label, colour) in enumerate(reversed(legend)):
+        draw.text((x1 - 10, y0 - 10 - 18 * row), label, fill=colour, font=font, anchor="rb")
     return image
+
+
+def lighter(colour: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Half way to white."""
+    return tuple((c + 255) // 2 for c in colour)  # type: ignore[return-value]
