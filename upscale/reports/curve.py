@@ -148,7 +148,7 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
                 draw.line(xy, fill=colour, width=1)
             for x, y in xy:
                 draw.ellipse([x - 2, y - 2, x + 2, y + 2], outline=colour)
-            legend.append((f"{curve.label}: live weights (the darker line: their average)", colour))
+            legend.append((f"{curve.label}: live weights, where the darker line is their average", colour))
     for i, curve in enumerate(curves):
         colour = COLOURS[i % len(COLOURS)]
         xy = [at(step, psnr) for step, psnr in curve.points]

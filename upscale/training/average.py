@@ -39,7 +39,7 @@ class WeightAverage:
     def update(self, net: nn.Module) -> None:
         """One step of the average towards ``net`` (read only)."""
         for mine, live in zip(self.net.parameters(), net.parameters()):
-            mine.lerp_(live.detach(), 1.0 - self.decay)
+            mine.lerp_(live, 1.0 - self.decay)
         for mine, live in zip(self.net.buffers(), net.buffers()):
             mine.copy_(live)
 
