@@ -9,7 +9,15 @@ import typer
 
 from ..errors import UsageError, WeightsError
 from ..evaluation.datasets import resolve_set
-from ..evaluation.scoring import STORAGE_TOLERANCE_DB, file_contexts, score_file, score_stored
+from ..evaluation.scoring import (
+    CHECK_TOLERANCE_DB,
+    STORAGE_TOLERANCE_DB,
+    file_check,
+    file_contexts,
+    score_changes,
+    score_file,
+    score_stored,
+)
 from ..files import write_bytes_atomic
 from ..hub.manifest import make_entry, read_manifest, verify_entry, write_manifest
 from ..hub.weights import Storage, weights_dir
@@ -61,7 +69,8 @@ def add_command(  # keyword-only, so the required FILES may follow --version
                 steps = ", ".join(f"{c} px {e:.3f}" for c, e in m.errors) or "none measurable"
                 out_console.print(f"{path.name} {x}: tile context {m.context} px of radius {m.radius} "
                                   f"(worst error in 8-bit levels at {steps})", soft_wrap=True)
-            entries[path.name] = make_entry(path, scores, drift, {x: m.context for x, m in contexts.items()})
+            check = file_check(path, benches[0], report) if benches else None
+            entries[path.name] = make_entry(path, scores, drift, {x: m.context for x, m in contexts.items()}, check)
             out_console.print(f"{path.name}: {scores}, drift from fp32 on {first}: {drift}", soft_wrap=True)
     out_console.print(f"wrote {write_manifest(entries, folder)}")
 
@@ -98,10 +107,18 @@ def store_command(  # keyword-only, so the required FILE may follow --version
 
 
 @weights_app.command("verify")
-def verify_command(_version: VersionFlag = False) -> None:
+def verify_command(
+    _version: VersionFlag = False,
+    measure: Annotated[
+        bool,
+        typer.Option("--measure", help="Also re-measure every recorded score (fp32, the full sets): minutes "
+                     "per file for the large networks."),
+    ] = False,
+) -> None:
     """Check the weights files against the manifest.
 
-    Every entry's size and sha256, and that every weights file is listed.
+    Every entry's size and sha256, and that every weights file is listed. With
+    --measure, every file's PSNR on each set it records, within 0.01 dB.
     """
     folder = weights_dir()
     entries = read_manifest(folder)
@@ -110,4 +127,16 @@ def verify_command(_version: VersionFlag = False) -> None:
     unlisted = sorted(p.name for p in folder.glob("*.safetensors") if p.name not in entries)
     if unlisted:
         raise WeightsError(f"not in the manifest: {', '.join(unlisted)} (run 'upscale weights add')")
+    if measure:
+        with progress_bar() as report:
+            benches = {}
+            for name, entry in entries.items():
+                wanted = sorted({s for sets in entry["scores"].values() for s in sets})
+                for set_name in wanted:
+                    benches.setdefault(set_name, resolve_set(set_name, progress=report))
+                measured, _ = score_file(folder / name, [benches[s] for s in wanted], report, with_drift=False)
+                changes = score_changes(entry["scores"], measured)
+                if changes:
+                    raise WeightsError(f"{name}: {changes[0]} (tolerance {CHECK_TOLERANCE_DB} dB)")
+                out_console.print(f"{name}: {len(wanted)} set(s) measure as recorded", soft_wrap=True)
     out_console.print(f"{len(entries)} weights files match {folder / 'MANIFEST.json'}")

@@ -35,11 +35,16 @@ _KNOWN_TEXT = ", ".join(KNOWN_SETS)
 
 @dataclass(frozen=True)
 class BenchmarkSet:
-    """A set of ground-truth images: ``files`` are sorted by file name."""
+    """A set of ground-truth images: ``files`` are sorted by file name.
+
+    ``crop`` > 0 measures only the central ``crop`` x ``crop`` HR pixels of each image
+    (the manifest's quick check of a file, evaluation/scoring.py).
+    """
 
     name: str
     root: Path
     files: tuple[Path, ...]
+    crop: int = 0
 
 
 # --------------------------------------------------------------------------- finding sets

@@ -67,7 +67,7 @@ def evaluate(
     scores = []
     for i, path in enumerate(bench.files):
         progress(Progress(task, i, len(bench.files), path.stem))
-        p, s = score_image(read_image(path), scale, planes)
+        p, s = score_image(center_crop(read_image(path), bench.crop), scale, planes)
         scores.append(ImageScore(path.stem, p, s))
     progress(Progress(task, len(bench.files), len(bench.files)))
     return EvalResult(
@@ -80,6 +80,15 @@ def evaluate(
         seconds=time.perf_counter() - start,
         images=tuple(scores),
     )
+
+
+def center_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size`` x ``size`` pixels (fewer where the image is smaller); 0: the whole image."""
+    if size <= 0:
+        return image
+    h, w = image.shape[:2]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return image[top:top + size, left:left + size]
 
 
 def measured_plane(image: np.ndarray) -> np.ndarray:

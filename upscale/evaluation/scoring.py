@@ -7,6 +7,7 @@ on the CPU reads the bf16 drift before it lets a network run in bf16.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -29,6 +30,14 @@ REDUCED = (InferencePrecision.FP16, InferencePrecision.BF16)
 
 Scores = dict[str, dict[str, dict[str, float]]]  # "x4" -> set -> {"psnr", "ssim"}
 Drift = dict[str, dict[str, float]]  # "x4" -> precision -> PSNR change from fp32 on the first set
+
+# The manifest's quick check of a file: its fp32 PSNR and precision drift on the central
+# CHECK_CROP x CHECK_CROP HR pixels of each first-set image. The tests hold every shipped
+# file to it in seconds, where the whole of Set5 costs RDN a minute a pass and DRCN ten;
+# `upscale weights verify --measure` re-measures the full sets. 96 is a multiple of every
+# scale a network serves (2, 3, 4 and 8), so modcrop leaves the crop whole.
+CHECK_CROP = 96
+CHECK_TOLERANCE_DB = 0.01  # fp32 on another CPU or thread count moves a score by about 1e-4 dB
 
 # A file is stored in a reduced dtype only where that moves no score: on the first set
 # (Set5, the validation set) every scale's PSNR stays within this of the fp32 file's.
@@ -53,6 +62,38 @@ def precision_drift(
             psnr = evaluate(model.name, planes, bench, model.scale, progress).psnr
         out.append((precision.value, psnr - fp32_psnr))
     return tuple(out)
+
+
+def check_set(bench: BenchmarkSet) -> BenchmarkSet:
+    """``bench`` cut to the quick check's central crops."""
+    return dataclasses.replace(bench, name=f"{bench.name} {CHECK_CROP}-px centres", crop=CHECK_CROP)
+
+
+def check_scores(model: LoadedModel, bench: BenchmarkSet, progress: ProgressFn = no_progress) -> dict[str, float]:
+    """fp32 PSNR and the fp16/bf16 drift of ``model`` on the check crops of ``bench``."""
+    quick = check_set(bench)
+    planes = network_planes(model, InferenceOptions(device="cpu", precision=InferencePrecision.FP32))
+    fp32 = evaluate(model.name, planes, quick, model.scale, progress).psnr
+    return {"psnr": round(fp32, 4), **{p: round(d, 4) for p, d in precision_drift(model, quick, fp32, progress)}}
+
+
+def file_check(path: Path, bench: BenchmarkSet, progress: ProgressFn = no_progress) -> dict:
+    """The manifest's ``check`` record of ``path``: the crop and, at every scale it serves, :func:`check_scores`."""
+    _, meta = read_weights(path)
+    scales = {f"x{s}": check_scores(load_model(meta["arch"], s, path), bench, progress) for s in served_scales(meta)}
+    return {"crop": CHECK_CROP, "set": bench.name, "scores": scales}
+
+
+def score_changes(recorded: Scores, measured: Scores, tolerance: float = CHECK_TOLERANCE_DB) -> list[str]:
+    """Where ``measured`` PSNR differs from ``recorded`` by more than ``tolerance`` (one line each)."""
+    out = []
+    for x, sets in measured.items():
+        for name, values in sets.items():
+            before = recorded.get(x, {}).get(name, {}).get("psnr")
+            # Not "> tolerance": a nan PSNR compares false.
+            if before is None or not abs(values["psnr"] - before) <= tolerance:
+                out.append(f"{x} {name}: {values['psnr']:.4f} dB measured, {before} recorded")
+    return out
 
 
 def file_contexts(path: Path, bench: BenchmarkSet, progress: ProgressFn = no_progress) -> dict[str, ContextMeasure]:

@@ -54,6 +54,7 @@ def make_entry(
     scores: dict[str, dict[str, dict[str, float]]],
     drift: dict[str, dict[str, float]] | None = None,
     context: dict[str, int] | None = None,
+    check: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An entry for ``path``; ``scores`` is ``{"x4": {"Set5": {"psnr": .., "ssim": ..}}}``.
 
@@ -61,6 +62,8 @@ def make_entry(
     first set, which ``--precision auto`` reads before it runs a network in bf16.
     ``context`` is ``{"x4": 32}``: the LR pixels of context its tiles need, measured
     (evaluation/tile_context.py), which the engine pads tiles of this file by.
+    ``check`` is the quick record the tests hold the file to (evaluation/scoring.py:
+    ``file_check``).
     """
     _, meta = read_weights(path)
     entry = {
@@ -76,6 +79,8 @@ def make_entry(
         entry["drift"] = drift
     if context:
         entry["context"] = context
+    if check:
+        entry["check"] = check
     return entry
 
 
