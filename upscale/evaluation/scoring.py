@@ -33,10 +33,10 @@ Drift = dict[str, dict[str, float]]  # "x4" -> precision -> PSNR change from fp3
 
 # The manifest's quick check of a file: its fp32 PSNR and precision drift on the central
 # CHECK_CROP x CHECK_CROP HR pixels of each first-set image. The tests hold every shipped
-# file to it in seconds, where the whole of Set5 costs RDN x2 a minute a pass on a 2-core CPU and DRCN
-# (by its FLOPs) about three;
-# `upscale weights verify --measure` re-measures the full sets. 96 is a multiple of every
-# scale a network serves (2, 3, 4 and 8), so modcrop leaves the crop whole.
+# file to it in seconds, where the whole of Set5 costs RDN x2 a minute a pass on a 2-core
+# CPU and DRCN (by its FLOPs) about three; `upscale weights verify --measure` re-measures
+# the full sets. 96 is a multiple of every scale a network serves (2, 3, 4 and 8), so
+# modcrop leaves the crop whole.
 CHECK_CROP = 96
 CHECK_TOLERANCE_DB = 0.01  # room for float32 rounding on another CPU or thread count
 
