@@ -93,3 +93,27 @@ def test_the_command_writes_a_png_and_refuses_a_bad_line(cli, tmp_path):
     assert bad.exit_code == 2 and not (tmp_path / "x.png").exists()
     missing = cli(["curve", str(tmp_path / "nothing"), "-o", str(tmp_path / "y.png")])
     assert missing.exit_code == 2 and "run folder" in missing.stderr
+
+
+
+def test_the_last_value_never_covers_a_reference_line_label(tmp_path):
+    # A flat curve ending at a sweep of heights just above a labelled line: below its
+    # point, its value would cover the line's label for some of them; it must not.
+    checked = 0
+    for k, value in enumerate(np.arange(32.02, 32.6, 0.02)):
+        curve = read_curve(_run(tmp_path / f"run{k}", points=((100, value), (200, value))))
+        image = np.asarray(curve_picture([curve], [Line("bar", 32.0), Line("floor", 30.0)]).convert("RGB"))
+        image = image.astype(int)
+        ys, xs = np.nonzero(np.abs(image - np.array(COLOURS[0])).sum(axis=2) == 0)
+        y_last = ys[xs >= xs.max() - 2].mean()
+        gy, gx = np.nonzero(np.abs(image - np.array((90, 90, 90))).sum(axis=2) == 0)
+        rows = np.bincount(gy, minlength=image.shape[0])
+        # The label: grey pixels off the dashed line's rows (hundreds each), at the right end.
+        label = (rows[gy] < 100) & (gx > xs.max() - 100)
+        top, bottom, left, right = gy[label].min(), gy[label].max(), gx[label].min(), gx[label].max()
+        if y_last > top - 4:
+            continue  # the curve itself runs through the label: no place for its value is free
+        checked += 1
+        inside = (ys >= top) & (ys <= bottom) & (xs >= left) & (xs <= right) & (np.abs(ys - y_last) > 3)
+        assert not inside.any(), f"{value:.2f}: the value covers the label"
+    assert checked >= 10

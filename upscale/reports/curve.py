@@ -130,12 +130,14 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
     draw.text((x0, 14), title or f"{set_name} PSNR (dB, Y) during training", fill="black", font=font)
 
     # Reference lines, dashed, labelled at their right end
+    taken: list[tuple[float, float, float, float]] = []  # label boxes drawn so far
     for i, line in enumerate(lines):
         colour = LINE_COLOURS[i % len(LINE_COLOURS)]
         _, y = at(0, line.value)
         for xs in range(int(x0), int(x1), 12):
             draw.line([(xs, y), (min(xs + 7, x1), y)], fill=colour, width=2)
         draw.text((x1 - 6, y - 4), line.label, fill=colour, font=small, anchor="rb")
+        taken.append(draw.textbbox((x1 - 6, y - 4), line.label, font=small, anchor="rb"))
 
     # Curves, with a dot at every validation and the last value written beside the last one;
     # the live weights of an averaged run first, lighter and thinner, under their average.
@@ -157,7 +159,17 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
         for x, y in xy:
             draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
         step, psnr = curve.points[-1]
-        draw.text((xy[-1][0] - 6, xy[-1][1] + 8), f"{psnr:.2f} at {step:,}", fill=colour, font=small, anchor="rt")
+        text, (x, y) = f"{psnr:.2f} at {step:,}", xy[-1]
+        # Below the last point, else above it, else further off in 4-pixel steps: the first
+        # place that covers no label already drawn (a curve ending near reference lines).
+        places = [((x - 6, y + 8 + d), "rt") for d in range(0, 64, 4)]
+        places[1:1] = [((x - 6, y - 8 - d), "rb") for d in range(0, 64, 4)][:1]
+        places += [((x - 6, y - 8 - d), "rb") for d in range(4, 64, 4)]
+        boxes = [(place, draw.textbbox(place[0], text, font=small, anchor=place[1])) for place in places]
+        free = [(place, box) for place, box in boxes if not any(overlaps(box, other) for other in taken)]
+        place, box = (free or boxes)[0]
+        draw.text(place[0], text, fill=colour, font=small, anchor=place[1])
+        taken.append(box)
     # The legend in the lower right, where a rising curve leaves room
     for row, (label, colour) in enumerate(reversed(legend)):
         draw.text((x1 - 10, y0 - 10 - 18 * row), label, fill=colour, font=font, anchor="rb")
@@ -167,3 +179,8 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
 def lighter(colour: tuple[int, int, int]) -> tuple[int, int, int]:
     """Half way to white."""
     return tuple((c + 255) // 2 for c in colour)  # type: ignore[return-value]
+
+
+def overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Whether two (left, top, right, bottom) boxes share any area."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
