@@ -162,9 +162,9 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
         text, (x, y) = f"{psnr:.2f} at {step:,}", xy[-1]
         # Below the last point, else above it, else further off in 4-pixel steps: the first
         # place that covers no label already drawn (a curve ending near reference lines).
-        places = [((x - 6, y + 8 + d), "rt") for d in range(0, 64, 4)]
-        places[1:1] = [((x - 6, y - 8 - d), "rb") for d in range(0, 64, 4)][:1]
-        places += [((x - 6, y - 8 - d), "rb") for d in range(4, 64, 4)]
+        below = [((x - 6, y + 8 + d), "rt") for d in range(0, 64, 4)]
+        above = [((x - 6, y - 8 - d), "rb") for d in range(0, 64, 4)]
+        places = below[:1] + above[:1] + below[1:] + above[1:]
         boxes = [(place, draw.textbbox(place[0], text, font=small, anchor=place[1])) for place in places]
         free = [(place, box) for place, box in boxes if not any(overlaps(box, other) for other in taken)]
         place, box = (free or boxes)[0]
