@@ -95,7 +95,6 @@ def test_the_command_writes_a_png_and_refuses_a_bad_line(cli, tmp_path):
     assert missing.exit_code == 2 and "run folder" in missing.stderr
 
 
-
 def test_the_last_value_never_covers_a_reference_line_label(tmp_path):
     # A flat curve ending at a sweep of heights just above a labelled line: below its
     # point, its value would cover the line's label for some of them; it must not.
