@@ -27,13 +27,42 @@ def test_an_update_moves_each_parameter_by_one_minus_the_decay_and_copies_buffer
         net[1].running_mean.fill_(3.0)
         net[1].num_batches_tracked.fill_(7)
     live = {k: v.clone() for k, v in net.state_dict().items()}
-    average.update(net)
+    average.update(net, step=5 + 1000)  # long past the warm-up: the decay asked for
     mine = average.net.state_dict()
     for key in ("0.weight", "0.bias", "1.weight", "1.bias"):
         assert torch.allclose(mine[key], 0.75 * start[key] + 0.25 * live[key]), key
     assert torch.equal(mine["1.running_mean"], live["1.running_mean"]) and int(mine["1.num_batches_tracked"]) == 7
     assert all(torch.equal(v, live[k]) for k, v in net.state_dict().items())  # the live network is only read
     assert not any(p.requires_grad for p in average.net.parameters()) and not average.net.training
+
+
+def test_a_young_average_warms_up_to_its_decay_counted_from_where_it_started():
+    torch.manual_seed(0)
+    net = nn.Conv2d(1, 1, 3)
+    average = WeightAverage(net, decay=0.995, since=100)
+    # (1 + t) / (10 + t) from the start of the average, capped by the decay
+    assert [average.decay_at(s) for s in (100, 101, 190)] == [pytest.approx(0.1), pytest.approx(2 / 11),
+                                                             pytest.approx(91 / 100)]
+    assert average.decay_at(100 + 1800) == 0.995 and average.decay_at(100 + 1780) < 0.995
+    start = average.net.weight.clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    average.update(net, step=100)  # the first update: 90% of the way to the live weights
+    assert torch.allclose(average.net.weight, 0.1 * start + 0.9 * net.weight)
+
+
+def test_the_trainer_warms_the_average_up_from_the_step_it_started(one_image, tmp_path):  # noqa: F811
+    """An average started on resume at step 3: its first update (at step 3) is 90% of the way to the live weights."""
+    data = one_image(48)
+    run = tmp_path / "run"
+    train(tiny_config("espcn", data, run, steps=3, patch=10))
+    start = torch.load(run / "last.pt", weights_only=True)["model"]
+    train(tiny_config("espcn", data, run, steps=4, patch=10, resume=True, ema=0.995))
+    state = torch.load(run / "last.pt", weights_only=True)
+    assert state["ema"]["since"] == 3
+    for key, live in state["model"].items():
+        assert not torch.allclose(live, start[key]), key  # the step moved it, so the check below can fail
+        assert torch.allclose(state["ema"]["weights"][key], 0.1 * start[key] + 0.9 * live, atol=1e-6), key
 
 
 def _ema_of(run):
@@ -48,7 +77,7 @@ def test_validation_and_export_use_the_average_and_the_log_shows_both(one_image,
     (val,) = [r for r in records if "val_psnr" in r]
     assert val["step"] == 4 and result.best_psnr == val["val_psnr"] != val["val_psnr_live"]
     exported, meta = read_weights(tmp_path / "w" / "espcn_x2.safetensors")
-    assert meta["ema"] == {"decay": 0.5, "since_step": 0} and meta["val"]["step"] == 4
+    assert meta["ema"] == {"decay": 0.5, "since_step": 0, "warmup": "min(decay, (1 + t) / (10 + t))"} and meta["val"]["step"] == 4
     state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
     assert all(torch.equal(exported[k], state["ema"]["weights"][k]) for k in exported)
     assert not all(torch.equal(exported[k], state["model"][k]) for k in exported)

@@ -9,6 +9,12 @@ moves the live weights themselves to the middle, and the average follows them.
 
 With decay ``d`` the average weighs the last ``1 / (1 - d)`` steps most (200 at 0.995).
 Buffers (batch-norm statistics, step counters) are copied, not averaged.
+
+The decay warms up: ``t`` updates after the average started it is min(d, (1 + t) / (10 + t)),
+so a young average follows the live weights. Without it an average started at an ``--init``
+with fresh layers keeps their random start for a long time: RDN x4 from the x2 weights
+validated at 12.15 dB after 181 steps (live 28.80), 0.995^181 = 40% of the random
+upsampler still in it. At 0.995 the warm-up is over by t = 1790.
 """
 
 from __future__ import annotations
@@ -35,11 +41,17 @@ class WeightAverage:
         self.decay, self.since = decay, since  # ``since``: the step the average started from
         self.net = copy.deepcopy(net).eval().requires_grad_(False)
 
+    def decay_at(self, step: int) -> float:
+        """The decay of the update made at ``step``: warmed up from where the average started."""
+        t = max(step - self.since, 0)
+        return min(self.decay, (1.0 + t) / (10.0 + t))
+
     @torch.no_grad()
-    def update(self, net: nn.Module) -> None:
-        """One step of the average towards ``net`` (read only)."""
+    def update(self, net: nn.Module, step: int) -> None:
+        """One step of the average towards ``net`` (read only), the update made at ``step``."""
+        weight = 1.0 - self.decay_at(step)
         for mine, live in zip(self.net.parameters(), net.parameters()):
-            mine.lerp_(live, 1.0 - self.decay)
+            mine.lerp_(live, weight)
         for mine, live in zip(self.net.buffers(), net.buffers()):
             mine.copy_(live)
 
@@ -53,4 +65,4 @@ class WeightAverage:
 
     def describe(self) -> dict[str, Any]:
         """What the weights' metadata says of the average."""
-        return {"decay": self.decay, "since_step": self.since}
+        return {"decay": self.decay, "since_step": self.since, "warmup": "min(decay, (1 + t) / (10 + t))"}

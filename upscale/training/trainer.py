@@ -182,7 +182,7 @@ class Run:
                 self.recipe, self.module, self.net, self.optimizer, self.scaler, autocast, x, y, lr, self.step
             )}
         if self.average is not None:
-            self.average.update(self.net)
+            self.average.update(self.net, self.step)
         self.step += 1
         if not math.isfinite(values["loss"]):
             raise UpscaleError(f"loss became {values['loss']} at step {self.step}; lower --lr or check the data")
