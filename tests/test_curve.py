@@ -116,3 +116,27 @@ def test_the_last_value_never_covers_a_reference_line_label(tmp_path):
         inside = (ys >= top) & (ys <= bottom) & (xs >= left) & (xs <= right) & (np.abs(ys - y_last) > 3)
         assert not inside.any(), f"{value:.2f}: the value covers the label"
     assert checked >= 10
+
+
+def test_the_last_value_is_not_crossed_by_a_dashed_line(tmp_path):
+    # A flat curve ending at a sweep of heights just above a dashed line: placed below its
+    # point, its value would lie on the line for some of them; it must keep off it.
+    checked = 0
+    for k, value in enumerate(np.arange(32.02, 32.4, 0.01)):
+        curve = read_curve(_run(tmp_path / f"run{k}", points=((100, value), (200, value))))
+        image = np.asarray(curve_picture([curve], [Line("bar", 32.0), Line("floor", 30.0)]).convert("RGB"))
+        image = image.astype(int)
+        ys, xs = np.nonzero(np.abs(image - np.array(COLOURS[0])).sum(axis=2) == 0)
+        y_last = ys[xs >= xs.max() - 2].mean()
+        gy, gx = np.nonzero(np.abs(image - np.array((90, 90, 90))).sum(axis=2) == 0)
+        line_rows = np.nonzero(np.bincount(gy, minlength=image.shape[0]) > 100)[0]
+        if y_last > line_rows.min() - 6:
+            continue  # the curve's own dots touch the line
+        checked += 1
+        text = np.abs(ys - y_last) > 4  # off the curve and its dots: the value's glyphs
+        left, right = xs[text].min(), xs[text].max()
+        near = (ys[text] >= line_rows.min() - 1) & (ys[text] <= line_rows.max() + 1)
+        assert not near.any(), f"{value:.2f}: the value lies on the dashed line"
+        on_line = np.isin(gy, line_rows) & (gx >= left) & (gx <= right)
+        assert on_line.any(), f"{value:.2f}: the line is hidden under the value"  # it is beside the text, not under it
+    assert checked >= 10

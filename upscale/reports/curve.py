@@ -136,8 +136,9 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
         _, y = at(0, line.value)
         for xs in range(int(x0), int(x1), 12):
             draw.line([(xs, y), (min(xs + 7, x1), y)], fill=colour, width=2)
+        box = draw.textbbox((x1 - 6, y - 4), line.label, font=small, anchor="rb")
         draw.text((x1 - 6, y - 4), line.label, fill=colour, font=small, anchor="rb")
-        taken.append(draw.textbbox((x1 - 6, y - 4), line.label, font=small, anchor="rb"))
+        taken += [box, (x0, y - 2, x1, y + 2)]  # the label and the line itself
 
     # Curves, with a dot at every validation and the last value written beside the last one;
     # the live weights of an averaged run first, lighter and thinner, under their average.
@@ -161,13 +162,15 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
         step, psnr = curve.points[-1]
         text, (x, y) = f"{psnr:.2f} at {step:,}", xy[-1]
         # Below the last point, else above it, else further off in 4-pixel steps: the first
-        # place that covers no label already drawn (a curve ending near reference lines).
+        # place that covers no reference line or label (a curve ending near reference lines).
         below = [((x - 6, y + 8 + d), "rt") for d in range(0, 64, 4)]
         above = [((x - 6, y - 8 - d), "rb") for d in range(0, 64, 4)]
         places = below[:1] + above[:1] + below[1:] + above[1:]
         boxes = [(place, draw.textbbox(place[0], text, font=small, anchor=place[1])) for place in places]
         free = [(place, box) for place, box in boxes if not any(overlaps(box, other) for other in taken)]
         place, box = (free or boxes)[0]
+        # On a white backing, for when no place is free (the curve itself runs through them)
+        draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill="white")
         draw.text(place[0], text, fill=colour, font=small, anchor=place[1])
         taken.append(box)
     # The legend in the lower right, where a rising curve leaves room
