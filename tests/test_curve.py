@@ -95,18 +95,25 @@ def test_the_command_writes_a_png_and_refuses_a_bad_line(cli, tmp_path):
     assert missing.exit_code == 2 and "run folder" in missing.stderr
 
 
+def _flat_run_pixels(folder, value):
+    """A flat curve ending at ``value`` above a line at 32.0: its pixels (ys, xs), its last
+    point's row, the grey line's and label's pixels (gy, gx), and the picture's height."""
+    curve = read_curve(_run(folder, points=((100, value), (200, value))))
+    image = np.asarray(curve_picture([curve], [Line("bar", 32.0), Line("floor", 30.0)]).convert("RGB"))
+    image = image.astype(int)
+    ys, xs = np.nonzero(np.abs(image - np.array(COLOURS[0])).sum(axis=2) == 0)
+    y_last = ys[xs >= xs.max() - 2].mean()
+    gy, gx = np.nonzero(np.abs(image - np.array((90, 90, 90))).sum(axis=2) == 0)
+    return ys, xs, y_last, gy, gx, image.shape[0]
+
+
 def test_the_last_value_never_covers_a_reference_line_label(tmp_path):
     # A flat curve ending at a sweep of heights just above a labelled line: below its
     # point, its value would cover the line's label for some of them; it must not.
     checked = 0
     for k, value in enumerate(np.arange(32.02, 32.6, 0.02)):
-        curve = read_curve(_run(tmp_path / f"run{k}", points=((100, value), (200, value))))
-        image = np.asarray(curve_picture([curve], [Line("bar", 32.0), Line("floor", 30.0)]).convert("RGB"))
-        image = image.astype(int)
-        ys, xs = np.nonzero(np.abs(image - np.array(COLOURS[0])).sum(axis=2) == 0)
-        y_last = ys[xs >= xs.max() - 2].mean()
-        gy, gx = np.nonzero(np.abs(image - np.array((90, 90, 90))).sum(axis=2) == 0)
-        rows = np.bincount(gy, minlength=image.shape[0])
+        ys, xs, y_last, gy, gx, height = _flat_run_pixels(tmp_path / f"run{k}", value)
+        rows = np.bincount(gy, minlength=height)
         # The label: grey pixels off the dashed line's rows (hundreds each), at the right end.
         label = (rows[gy] < 100) & (gx > xs.max() - 100)
         top, bottom, left, right = gy[label].min(), gy[label].max(), gx[label].min(), gx[label].max()
@@ -123,13 +130,8 @@ def test_the_last_value_is_not_crossed_by_a_dashed_line(tmp_path):
     # point, its value would lie on the line for some of them; it must keep off it.
     checked = 0
     for k, value in enumerate(np.arange(32.02, 32.4, 0.01)):
-        curve = read_curve(_run(tmp_path / f"run{k}", points=((100, value), (200, value))))
-        image = np.asarray(curve_picture([curve], [Line("bar", 32.0), Line("floor", 30.0)]).convert("RGB"))
-        image = image.astype(int)
-        ys, xs = np.nonzero(np.abs(image - np.array(COLOURS[0])).sum(axis=2) == 0)
-        y_last = ys[xs >= xs.max() - 2].mean()
-        gy, gx = np.nonzero(np.abs(image - np.array((90, 90, 90))).sum(axis=2) == 0)
-        line_rows = np.nonzero(np.bincount(gy, minlength=image.shape[0]) > 100)[0]
+        ys, xs, y_last, gy, gx, height = _flat_run_pixels(tmp_path / f"run{k}", value)
+        line_rows = np.nonzero(np.bincount(gy, minlength=height) > 100)[0]
         if y_last > line_rows.min() - 6:
             continue  # the curve's own dots touch the line
         checked += 1
