@@ -169,8 +169,8 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
         boxes = [(place, draw.textbbox(place[0], text, font=small, anchor=place[1])) for place in places]
         free = [(place, box) for place, box in boxes if not any(overlaps(box, other) for other in taken)]
         place, box = (free or boxes)[0]
-        # On a white backing, for when no place is free (the curve itself runs through them)
-        draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill="white")
+        if not free:  # the curve itself runs through the lines and labels: a white backing
+            draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill="white")
         draw.text(place[0], text, fill=colour, font=small, anchor=place[1])
         taken.append(box)
     # The legend in the lower right, where a rising curve leaves room

@@ -28,6 +28,10 @@ from torch import nn
 from ..errors import UsageError
 
 
+# The warm-up's offset: t updates after the average started, its decay is at most (1 + t) / (WARMUP + t).
+WARMUP = 10
+
+
 def check_decay(decay: float) -> None:
     if not 0.0 < decay < 1.0:
         raise UsageError(f"--ema takes a decay between 0 and 1 (such as 0.995), got {decay}")
@@ -44,7 +48,7 @@ class WeightAverage:
     def decay_at(self, step: int) -> float:
         """The decay of the update made at ``step``: warmed up from where the average started."""
         t = max(step - self.since, 0)
-        return min(self.decay, (1.0 + t) / (10.0 + t))
+        return min(self.decay, (1.0 + t) / (WARMUP + t))
 
     @torch.no_grad()
     def update(self, net: nn.Module, step: int) -> None:
@@ -65,4 +69,4 @@ class WeightAverage:
 
     def describe(self) -> dict[str, Any]:
         """What the weights' metadata says of the average."""
-        return {"decay": self.decay, "since_step": self.since, "warmup": "min(decay, (1 + t) / (10 + t))"}
+        return {"decay": self.decay, "since_step": self.since, "warmup": f"min(decay, (1 + t) / ({WARMUP} + t))"}
