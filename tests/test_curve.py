@@ -142,3 +142,22 @@ def test_the_last_value_is_not_crossed_by_a_dashed_line(tmp_path):
         on_line = np.isin(gy, line_rows) & (gx >= left) & (gx <= right)
         assert on_line.any(), f"{value:.2f}: the line is hidden under the value"  # it is beside the text, not under it
     assert checked >= 10
+
+
+def test_a_reference_label_keeps_off_a_curve_that_runs_through_its_place(tmp_path):
+    # Runs that end just above or below a labelled line, at a sweep of heights: at the
+    # line's right end the curve would run through its label for some of them.
+    for k, value in enumerate(np.arange(31.90, 32.12, 0.02)):
+        curve = read_curve(_run(tmp_path / f"run{k}", points=((100, 30.0), (150, value), (200, value))))
+        image = np.asarray(curve_picture([curve], [Line("the bar", 32.0)]).convert("RGB")).astype(int)
+        ys, xs = np.nonzero(np.abs(image - np.array(COLOURS[0])).sum(axis=2) == 0)
+        gy, gx = np.nonzero(np.abs(image - np.array((90, 90, 90))).sum(axis=2) == 0)
+        rows = np.bincount(gy, minlength=image.shape[0])
+        line_row = np.nonzero(rows > 100)[0].mean()
+        # The label: grey pixels off the dashed line's rows, next to it (the black title's
+        # anti-aliasing has a few grey ones too).
+        label = (rows[gy] < 100) & (np.abs(gy - line_row) < 25)
+        top, bottom, left, right = gy[label].min(), gy[label].max(), gx[label].min(), gx[label].max()
+        assert right - left > 20 and bottom - top > 5, f"{value:.2f}: no label drawn"
+        inside = (ys >= top - 1) & (ys <= bottom + 1) & (xs >= left - 1) & (xs <= right + 1)
+        assert not inside.any(), f"{value:.2f}: the curve runs through the line's label"

@@ -129,15 +129,23 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
     set_name = curves[0].val_set if curves else ""
     draw.text((x0, 14), title or f"{set_name} PSNR (dB, Y) during training", fill="black", font=font)
 
-    # Reference lines, dashed, labelled at their right end
-    taken: list[tuple[float, float, float, float]] = []  # label boxes drawn so far
+    # Reference lines, dashed, each labelled at its right end above it, else below it, else
+    # further left in 8-pixel steps: the first place that no curve runs through and no
+    # earlier label or line covers (a run ends near the bars it is measured against).
+    paths = [[at(step, psnr) for step, psnr in run] for c in curves for run in (c.points, c.live)]
+    taken: list[tuple[float, float, float, float]] = []  # label boxes and lines drawn so far
     for i, line in enumerate(lines):
         colour = LINE_COLOURS[i % len(LINE_COLOURS)]
         _, y = at(0, line.value)
         for xs in range(int(x0), int(x1), 12):
             draw.line([(xs, y), (min(xs + 7, x1), y)], fill=colour, width=2)
-        box = draw.textbbox((x1 - 6, y - 4), line.label, font=small, anchor="rb")
-        draw.text((x1 - 6, y - 4), line.label, fill=colour, font=small, anchor="rb")
+        places = [((x1 - 6 - d, y + dy), anchor) for d in range(0, int(x1 - x0) // 2, 8)
+                  for dy, anchor in ((-4, "rb"), (4, "rt"))]
+        boxes = [(place, draw.textbbox(place[0], line.label, font=small, anchor=place[1])) for place in places]
+        free = [(place, box) for place, box in boxes
+                if not any(overlaps(box, other) for other in taken) and not crosses(box, paths)]
+        place, box = (free or boxes)[0]
+        draw.text(place[0], line.label, fill=colour, font=small, anchor=place[1])
         taken += [box, (x0, y - 2, x1, y + 2)]  # the label and the line itself
 
     # Curves, with a dot at every validation and the last value written beside the last one;
@@ -187,3 +195,15 @@ def lighter(colour: tuple[int, int, int]) -> tuple[int, int, int]:
 def overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
     """Whether two (left, top, right, bottom) boxes share any area."""
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def crosses(box: tuple[float, float, float, float], paths: Sequence[Sequence[tuple[float, float]]]) -> bool:
+    """Whether a polyline (or its dots, 3 pixels round) passes through a box."""
+    left, top, right, bottom = box[0] - 3, box[1] - 3, box[2] + 3, box[3] + 3
+    for path in paths:
+        for (ax, ay), (bx, by) in zip(path, path[1:] or path):
+            n = max(1, int(max(abs(bx - ax), abs(by - ay))))  # a sample every pixel along the segment
+            if any(left <= ax + (bx - ax) * k / n <= right and top <= ay + (by - ay) * k / n <= bottom
+                   for k in range(n + 1)):
+                return True
+    return False
