@@ -75,8 +75,11 @@ EXTRA = {
     "upscale train --model fsrcnn -x 3 --data DIR --init ~/runs/export/fsrcnn_x3.safetensors --out ~/runs/fsrcnn_x3b": [
         "--steps", "4"],
 }
+RDN_COMPARISON = ("upscale compare ../shared/datasets/test/Set14/zebra.png --models bicubic,srcnn,fsrcnn,espcn,rdn "
+                  "-x 4 --crop 400,120,128,128 -o weights/comparison_x4.png")
 # What the README says a command leaves behind, relative to the scenario's folder.
 LEAVES = {
+    RDN_COMPARISON: ["weights/comparison_x4.png"],
     "upscale photo.jpg -x 4": ["photo_fsrcnn_x4.jpg"],
     "upscale photo.jpg --model fsrcnn -x 4": ["photo_fsrcnn_x4.jpg"],
     "upscale photo.jpg --model rdn -x 4": ["photo_rdn_x4.jpg"],
@@ -178,7 +181,10 @@ def fast_form(command: str, fields: dict[str, str]) -> str:
 
 
 # Commands that run the project's own shipped weights (the others get a small copy of a few).
-REAL_WEIGHTS = {"upscale photo.jpg --model rdn -x 4"}
+REAL_WEIGHTS = {
+    "upscale photo.jpg --model rdn -x 4",
+    RDN_COMPARISON,
+}
 
 # Commands that need bf16 kernels (AVX512-BF16 or AMX). CI machines differ: on one without
 # them, what the README says happens must happen: one line that says why, and exit code 2.
