@@ -161,3 +161,16 @@ def test_a_reference_label_keeps_off_a_curve_that_runs_through_its_place(tmp_pat
         assert right - left > 20 and bottom - top > 5, f"{value:.2f}: no label drawn"
         inside = (ys >= top - 1) & (ys <= bottom + 1) & (xs >= left - 1) & (xs <= right + 1)
         assert not inside.any(), f"{value:.2f}: the curve runs through the line's label"
+
+
+def test_the_legend_keeps_off_the_curves_and_goes_under_the_axis_when_no_corner_is_clear(tmp_path):
+    low = read_curve(_run(tmp_path / "low", points=((0, 30.0), (300, 30.0))))
+    clear = np.asarray(curve_picture([low], []).convert("RGB"))
+    assert clear.shape[0] == 540  # a corner is clear: the picture keeps its size
+    high = read_curve(_run(tmp_path / "high", points=((0, 33.0), (300, 33.0))))
+    # Both curves run flat across the whole width at the bottom and the top: every corner is taken.
+    image = np.asarray(curve_picture([low, high], []).convert("RGB")).astype(int)
+    assert image.shape[0] > 540
+    for colour in COLOURS[:2]:
+        ys, _ = np.nonzero(np.abs(image - np.array(colour)).sum(axis=2) == 0)
+        assert (ys > 540).any(), "the legend is not under the axis"

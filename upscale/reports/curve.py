@@ -181,9 +181,24 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
             draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill="white")
         draw.text(place[0], text, fill=colour, font=small, anchor=place[1])
         taken.append(box)
-    # The legend in the lower right, where a rising curve leaves room
-    for row, (label, colour) in enumerate(reversed(legend)):
-        draw.text((x1 - 10, y0 - 10 - 18 * row), label, fill=colour, font=font, anchor="rb")
+    # The legend in the lower right, where a rising curve leaves room; else the first other
+    # corner that no curve, line or label crosses (runs compared that end low).
+    rows = list(reversed(legend))
+    widths = [draw.textlength(label, font=font) for label, _ in rows]
+    tall = 18 * len(rows)
+    corners = [("r", y0 - 10), ("l", y0 - 10), ("l", y1 + 10 + tall), ("r", y1 + 10 + tall)]
+    boxes = [(side, base, (x1 - 10 - max(widths, default=0), base - tall, x1 - 10, base) if side == "r"
+              else (x0 + 10, base - tall, x0 + 10 + max(widths, default=0), base)) for side, base in corners]
+    free = [b for b in boxes if not crosses(b[2], paths) and not any(overlaps(b[2], other) for other in taken)]
+    if not free:  # no corner is clear: the picture grows, and the legend goes under the axis
+        grown = Image.new("RGB", (width, height + tall + 8), "white")
+        grown.paste(image, (0, 0))
+        image, draw = grown, ImageDraw.Draw(grown)
+        free = [("l", height + tall, None)]
+    side, base, _ = free[0]
+    for row, (label, colour) in enumerate(rows):
+        x = x1 - 10 if side == "r" else x0 + 10
+        draw.text((x, base - 18 * row), label, fill=colour, font=font, anchor=side + "b")
     return image
 
 
