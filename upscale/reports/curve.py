@@ -15,7 +15,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence, TypeVar
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -24,6 +24,8 @@ from ..evaluation.published import published
 from ..hub.manifest import read_manifest
 
 LOG_NAME = "log.jsonl"
+Box = tuple[float, float, float, float]  # (left, top, right, bottom) in pixels
+T = TypeVar("T")
 COLOURS = ((31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189), (255, 127, 14))
 LINE_COLOURS = ((90, 90, 90), (160, 110, 20), (120, 120, 200))
 
@@ -132,8 +134,12 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
     # Reference lines, dashed, each labelled at its right end above it, else below it, else
     # further left in 8-pixel steps: the first place that no curve runs through and no
     # earlier label or line covers (a run ends near the bars it is measured against).
-    paths = [[at(step, psnr) for step, psnr in run] for c in curves for run in (c.points, c.live)]
-    taken: list[tuple[float, float, float, float]] = []  # label boxes and lines drawn so far
+    # Each curve's pixels, its average's and its live weights', computed once: drawn below,
+    # and kept clear by the labels and the legend.
+    main_xy = [[at(step, psnr) for step, psnr in c.points] for c in curves]
+    live_xy = [[at(step, psnr) for step, psnr in c.live] for c in curves]
+    paths = main_xy + live_xy
+    taken: list[Box] = []  # label boxes and lines drawn so far
     for i, line in enumerate(lines):
         colour = LINE_COLOURS[i % len(LINE_COLOURS)]
         _, y = at(0, line.value)
@@ -141,11 +147,10 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
             draw.line([(xs, y), (min(xs + 7, x1), y)], fill=colour, width=2)
         places = [((x1 - 6 - d, y + dy), anchor) for d in range(0, int(x1 - x0) // 2, 8)
                   for dy, anchor in ((-4, "rb"), (4, "rt"))]
-        boxes = [(place, draw.textbbox(place[0], line.label, font=small, anchor=place[1])) for place in places]
-        free = [(place, box) for place, box in boxes
-                if not any(overlaps(box, other) for other in taken) and not crosses(box, paths)]
-        place, box = (free or boxes)[0]
-        draw.text(place[0], line.label, fill=colour, font=small, anchor=place[1])
+        boxes = ((place, draw.textbbox(place[0], line.label, font=small, anchor=place[1])) for place in places)
+        (xy, anchor), box = first_clear(boxes, taken, paths) or (places[0], draw.textbbox(
+            places[0][0], line.label, font=small, anchor=places[0][1]))
+        draw.text(xy, line.label, fill=colour, font=small, anchor=anchor)
         taken += [box, (x0, y - 2, x1, y + 2)]  # the label and the line itself
 
     # Curves, with a dot at every validation and the last value written beside the last one;
@@ -154,7 +159,7 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
     for i, curve in enumerate(curves):
         if curve.live:
             colour = lighter(COLOURS[i % len(COLOURS)])
-            xy = [at(step, psnr) for step, psnr in curve.live]
+            xy = live_xy[i]
             if len(xy) > 1:
                 draw.line(xy, fill=colour, width=1)
             for x, y in xy:
@@ -162,7 +167,7 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
             legend.append((f"{curve.label}: live weights, where the darker line is their average", colour))
     for i, curve in enumerate(curves):
         colour = COLOURS[i % len(COLOURS)]
-        xy = [at(step, psnr) for step, psnr in curve.points]
+        xy = main_xy[i]
         if len(xy) > 1:
             draw.line(xy, fill=colour, width=2)
         for x, y in xy:
@@ -174,28 +179,27 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
         below = [((x - 6, y + 8 + d), "rt") for d in range(0, 64, 4)]
         above = [((x - 6, y - 8 - d), "rb") for d in range(0, 64, 4)]
         places = below[:1] + above[:1] + below[1:] + above[1:]
-        boxes = [(place, draw.textbbox(place[0], text, font=small, anchor=place[1])) for place in places]
-        free = [(place, box) for place, box in boxes if not any(overlaps(box, other) for other in taken)]
-        place, box = (free or boxes)[0]
-        if not free:  # the curve itself runs through the lines and labels: a white backing
+        boxes = ((place, draw.textbbox(place[0], text, font=small, anchor=place[1])) for place in places)
+        clear = first_clear(boxes, taken)  # not the curves: its own ends right beside it
+        (xy_text, anchor), box = clear or (places[0], draw.textbbox(places[0][0], text, font=small, anchor=places[0][1]))
+        if clear is None:  # the curve itself runs through the lines and labels: a white backing
             draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill="white")
-        draw.text(place[0], text, fill=colour, font=small, anchor=place[1])
+        draw.text(xy_text, text, fill=colour, font=small, anchor=anchor)
         taken.append(box)
     # The legend in the lower right, where a rising curve leaves room; else the first other
     # corner that no curve, line or label crosses (runs compared that end low).
     rows = list(reversed(legend))
-    widths = [draw.textlength(label, font=font) for label, _ in rows]
+    wide = max((draw.textlength(label, font=font) for label, _ in rows), default=0)
     tall = 18 * len(rows)
     corners = [("r", y0 - 10), ("l", y0 - 10), ("l", y1 + 10 + tall), ("r", y1 + 10 + tall)]
-    boxes = [(side, base, (x1 - 10 - max(widths, default=0), base - tall, x1 - 10, base) if side == "r"
-              else (x0 + 10, base - tall, x0 + 10 + max(widths, default=0), base)) for side, base in corners]
-    free = [b for b in boxes if not crosses(b[2], paths) and not any(overlaps(b[2], other) for other in taken)]
-    if not free:  # no corner is clear: the picture grows, and the legend goes under the axis
+    boxes = (((side, base), (x1 - 10 - wide if side == "r" else x0 + 10, base - tall,
+                             x1 - 10 if side == "r" else x0 + 10 + wide, base)) for side, base in corners)
+    clear = first_clear(boxes, taken, paths)
+    if clear is None:  # no corner is clear: the picture grows, and the legend goes under the axis
         grown = Image.new("RGB", (width, height + tall + 8), "white")
         grown.paste(image, (0, 0))
         image, draw = grown, ImageDraw.Draw(grown)
-        free = [("l", height + tall, None)]
-    side, base, _ = free[0]
+    (side, base), _ = clear or (("l", height + tall), None)
     for row, (label, colour) in enumerate(rows):
         x = x1 - 10 if side == "r" else x0 + 10
         draw.text((x, base - 18 * row), label, fill=colour, font=font, anchor=side + "b")
@@ -207,12 +211,19 @@ def lighter(colour: tuple[int, int, int]) -> tuple[int, int, int]:
     return tuple((c + 255) // 2 for c in colour)  # type: ignore[return-value]
 
 
-def overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+def overlaps(a: Box, b: Box) -> bool:
     """Whether two (left, top, right, bottom) boxes share any area."""
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def crosses(box: tuple[float, float, float, float], paths: Sequence[Sequence[tuple[float, float]]]) -> bool:
+def first_clear(candidates: Iterable[tuple[T, Box]], taken: Sequence[Box],
+                paths: Sequence[Sequence[tuple[float, float]]] = ()) -> Optional[tuple[T, Box]]:
+    """The first (place, box) whose box covers nothing taken and that no curve runs through."""
+    return next(((place, box) for place, box in candidates
+                 if not any(overlaps(box, other) for other in taken) and not crosses(box, paths)), None)
+
+
+def crosses(box: Box, paths: Sequence[Sequence[tuple[float, float]]]) -> bool:
     """Whether a polyline (or its dots, 3 pixels round) passes through a box."""
     left, top, right, bottom = box[0] - 3, box[1] - 3, box[2] + 3, box[3] + 3
     for path in paths:
