@@ -77,9 +77,12 @@ EXTRA = {
 }
 RDN_COMPARISON = ("upscale compare ../shared/datasets/test/Set14/zebra.png --models bicubic,srcnn,fsrcnn,espcn,rdn "
                   "-x 4 --crop 400,120,128,128 -o weights/comparison_x4.png")
+RDN_COMPARISON_X3 = ("upscale compare ../shared/datasets/test/Set14/zebra.png --models bicubic,srcnn,fsrcnn,espcn,rdn "
+                     "-x 3 --crop 230,160,128,128 -o weights/comparison_x3.png")
 # What the README says a command leaves behind, relative to the scenario's folder.
 LEAVES = {
     RDN_COMPARISON: ["weights/comparison_x4.png"],
+    RDN_COMPARISON_X3: ["weights/comparison_x3.png"],
     "upscale photo.jpg -x 4": ["photo_fsrcnn_x4.jpg"],
     "upscale photo.jpg --model fsrcnn -x 4": ["photo_fsrcnn_x4.jpg"],
     "upscale photo.jpg --model rdn -x 4": ["photo_rdn_x4.jpg"],
@@ -184,6 +187,7 @@ def fast_form(command: str, fields: dict[str, str]) -> str:
 REAL_WEIGHTS = {
     "upscale photo.jpg --model rdn -x 4",
     RDN_COMPARISON,
+    RDN_COMPARISON_X3,
 }
 
 # Commands that need bf16 kernels (AVX512-BF16 or AMX). CI machines differ: on one without
