@@ -268,6 +268,34 @@ def test_validation_leaves_the_trained_network_as_it_was(one_image, tmp_path):
     assert {k: (v.stride(), v.dtype) for k, v in run.net.state_dict().items()} == before
 
 
+def test_a_multi_scale_model_is_validated_and_chosen_at_every_scale(one_image, tmp_path):
+    from upscale.inference.loading import from_module
+    from upscale.evaluation.restorers import network_planes
+    from upscale.hub.weights import read_weights
+    from upscale.inference.options import InferenceOptions, InferencePrecision
+    from upscale.training.trainer import Run
+
+    data = one_image(48)
+    bench = BenchmarkSet(data.name, data, list_images(data))
+    run = Run(tiny_config("vdsr", data, tmp_path / "run", val="Set5"), log=lambda r: None)
+    run.prepare(None)
+    run.cfg.out.mkdir(parents=True)
+    values = run.validate(bench)
+    exact = InferenceOptions(tile=0, device="cpu", precision=InferencePrecision.FP32)
+    expected = {s: evaluate("vdsr", network_planes(from_module("vdsr", s, run.net), exact), bench, s).psnr
+                for s in (2, 3, 4)}
+    assert {k: values[f"val_psnr_x{k}"] for k in (2, 3, 4)} == pytest.approx(expected, abs=1e-9)
+    assert values["val_psnr"] == pytest.approx(sum(expected.values()) / 3, abs=1e-9)
+    assert len(set(expected.values())) == 3  # three measurements, not one taken thrice
+    _, meta = read_weights(run.cfg.out / "best.safetensors")
+    assert meta["val"]["scales"] == [2, 3, 4] and meta["val"]["psnr"] == pytest.approx(values["val_psnr"])
+    # A single-scale model is measured at its own scale only.
+    single = Run(tiny_config("fsrcnn", data, tmp_path / "single", val="Set5"), log=lambda r: None)
+    single.prepare(None)
+    single.cfg.out.mkdir(parents=True)
+    assert set(single.validate(bench)) == {"val_psnr"}
+
+
 def _save_model(path, name, scale, seed):
     from upscale import create_model
     from upscale.hub.weights import describe, save_weights

@@ -108,7 +108,8 @@ def train_command(  # keyword-only, so the required options may follow --version
         ended = "terminated" if isinstance(exc, Terminated) else "interrupted"
         err_console.print(f"{ended}; checkpoint saved in {cfg.out}; continue with --resume", highlight=False)
         raise  # the application maps it to 130 or 143, as for every command
-    best = f", best {cfg.val} PSNR {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
+    mean = " (mean of " + ", ".join(f"x{s}" for s in result.val_scales) + ")" if len(result.val_scales) > 1 else ""
+    best = f", best {cfg.val} PSNR{mean} {result.best_psnr:.2f} dB" if result.best_psnr is not None else ""
     if result.time_limited:
         out_console.print(
             f"time limit reached at step {result.steps} of {result.total_steps}{best} ({result.mode}); "

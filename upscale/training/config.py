@@ -57,6 +57,7 @@ class TrainResult:
     exported: Optional[Path]
     mode: str  # precision and layout the steps ran in
     time_limited: bool  # stopped by the time limit before the last step
+    val_scales: tuple[int, ...] = ()  # the scales best_psnr is the mean of
 
 
 def resolve_recipe(cfg: TrainConfig) -> Recipe:

@@ -188,26 +188,41 @@ class Run:
             raise UpscaleError(f"loss became {values['loss']} at step {self.step}; lower --lr or check the data")
         return values
 
+    @property
+    def val_scales(self) -> tuple[int, ...]:
+        """The scales a validation measures: every one a multi-scale model trains (one
+        file serves them all, so a checkpoint good at x2 alone is not the one to keep)."""
+        return self.recipe.multi_scale or (self.cfg.scale,)
+
     def validate(self, bench: Any) -> dict[str, float]:
         """Set5 PSNR of the weights (the average's, with ``--ema``); keeps ``best.safetensors``.
 
-        With an average, the live weights are measured too (``val_psnr_live``), so the log
-        shows what the average gains.
+        A multi-scale model is measured at each of its scales (``val_psnr_x2``, ...) and
+        chosen by their mean (``val_psnr``). With an average, the live weights are measured
+        too (``val_psnr_live``), so the log shows what the average gains.
         """
-        psnr = self._psnr(self.weights, bench)
+        scores = self._scores(self.weights, bench)
+        psnr = sum(scores.values()) / len(scores)
         self.last_psnr, self.last_val_step = psnr, self.step
         if self.adversary is None and (self.best_psnr is None or psnr > self.best_psnr):
             self.best_psnr, self.best_step = psnr, self.step
             save_weights(self.cfg.out / "best.safetensors", self.weights, self.metadata())
-        live = {"val_psnr_live": self._psnr(self.net, bench)} if self.average is not None else {}
-        return {"val_psnr": psnr, **live}
+        per_scale = {f"val_psnr_x{s}": v for s, v in scores.items()} if len(scores) > 1 else {}
+        live = {}
+        if self.average is not None:
+            live_scores = self._scores(self.net, bench)
+            live = {"val_psnr_live": sum(live_scores.values()) / len(live_scores)}
+        return {"val_psnr": psnr, **per_scale, **live}
 
-    def _psnr(self, net: nn.Module, bench: Any) -> float:
-        """PSNR under the eval protocol. ``from_module`` hands the engine a copy, so the
-        network being trained keeps its device, memory format and mode."""
-        model = from_module(self.spec.name, self.cfg.scale, net)
+    def _scores(self, net: nn.Module, bench: Any) -> dict[int, float]:
+        """PSNR under the eval protocol at each validation scale. ``from_module`` hands the
+        engine a copy, so the network being trained keeps its device, memory format and mode."""
         exact = InferenceOptions(tile=0, device=str(self.device), precision=InferencePrecision.FP32)
-        return evaluate(self.spec.name, network_planes(model, exact), bench, self.cfg.scale).psnr
+        scores = {}
+        for scale in self.val_scales:
+            model = from_module(self.spec.name, scale, net)
+            scores[scale] = evaluate(self.spec.name, network_planes(model, exact), bench, scale).psnr
+        return scores
 
     def state(self) -> dict[str, Any]:
         return {
@@ -265,7 +280,8 @@ class Run:
             training_data=data,
             excluded=list(EXCLUDED.values()),
             steps=self.step,
-            val={"set": self.cfg.val, "psnr": self.best_psnr, "step": self.best_step} if self.cfg.val else None,
+            val={"set": self.cfg.val, "psnr": self.best_psnr, "step": self.best_step,
+                 "scales": list(self.val_scales)} if self.cfg.val else None,
             recipe=recipe_to_dict(self.recipe),
             precision=str(self.mode),
             seed=self.cfg.seed,
@@ -396,7 +412,8 @@ def _train(cfg: TrainConfig, progress: ProgressFn, log: LogFn) -> TrainResult:
     record({"event": "end", "step": run.step, "steps": steps, "time_limited": time_limited,
             "minutes": (time.monotonic() - started) / 60, "best_psnr": run.best_psnr,
             "exported": str(exported) if exported else None})
-    return TrainResult(run.step, steps, run.best_psnr, run.checkpoint_path, exported, str(run.mode), time_limited)
+    return TrainResult(run.step, steps, run.best_psnr, run.checkpoint_path, exported, str(run.mode), time_limited,
+                       run.val_scales)
 
 
 def export_weights(run: Run, folder: Path) -> Path:
