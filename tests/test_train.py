@@ -277,7 +277,7 @@ def test_a_multi_scale_model_is_validated_and_chosen_at_every_scale(one_image, t
 
     data = one_image(48)
     bench = BenchmarkSet(data.name, data, list_images(data))
-    run = Run(tiny_config("vdsr", data, tmp_path / "run", val="Set5"), log=lambda r: None)
+    run = Run(tiny_config("vdsr", data, tmp_path / "run", val=str(data)), log=lambda r: None)
     run.prepare(None)
     run.cfg.out.mkdir(parents=True)
     values = run.validate(bench)
@@ -290,10 +290,29 @@ def test_a_multi_scale_model_is_validated_and_chosen_at_every_scale(one_image, t
     _, meta = read_weights(run.cfg.out / "best.safetensors")
     assert meta["val"]["scales"] == [2, 3, 4] and meta["val"]["psnr"] == pytest.approx(values["val_psnr"])
     # A single-scale model is measured at its own scale only.
-    single = Run(tiny_config("fsrcnn", data, tmp_path / "single", val="Set5"), log=lambda r: None)
+    single = Run(tiny_config("fsrcnn", data, tmp_path / "single", val=str(data)), log=lambda r: None)
     single.prepare(None)
     single.cfg.out.mkdir(parents=True)
     assert set(single.validate(bench)) == {"val_psnr"}
+
+
+def test_weight_decay_is_decoupled_from_adams_normalisation():
+    from upscale.models.vdsr import RECIPE
+    from upscale.training.step import make_optimizer
+
+    assert RECIPE.weight_decay > 0
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(8, 8, 3)
+    before = net.weight.detach().clone()
+    optimizer = make_optimizer(RECIPE, net)
+    for _ in range(100):
+        for p in net.parameters():
+            p.grad = torch.zeros_like(p)
+        optimizer.step()
+    # Decoupled, 100 steps shrink the weights by 100 * lr * decay = 1e-6 of themselves; the
+    # decay added to the gradient would have moved each about lr a step (0.01 in all).
+    moved = (before - net.weight.detach()).abs() / before.abs().clamp_min(1e-3)
+    assert float(moved.max()) < 1e-5
 
 
 def _save_model(path, name, scale, seed):

@@ -93,7 +93,7 @@ RECIPE = Recipe(
     clip=Clip.NORM, clip_value=1.0, alpha_steps=100_000,
     notes="Paper: SGD lr 0.01, 41x41 patches, recursive supervision with alpha decaying, beta 1e-4; "
     "we use Adam 1e-4 (WSD), gradient-norm clipping at 1, 42x42 patches (divisible by 2 and 3), "
-    "alpha falling linearly to 0 over the first 100k steps.",
+    "alpha falling linearly to 0 over the first 100k steps, the weight decay 1e-4 decoupled (AdamW).",
 )
 
 # Published Y-channel (PSNR, SSIM or None) by (set, scale): as quoted by huangzehao/Super-Resolution.Benckmark (2-3 sources agree).

@@ -47,7 +47,14 @@ def supervised_update(
 
 
 def make_optimizer(recipe: Recipe, net: nn.Module) -> torch.optim.Optimizer:
-    return torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    """Adam, with the recipe's weight decay decoupled from the gradient (AdamW).
+
+    The papers' decay (VDSR, DRCN: 1e-4) was tuned for SGD. Added to Adam's gradient it
+    is normalised with it: where the image loss's gradients are small, it pulls every
+    weight towards zero by up to the learning rate a step. VDSR's hidden weights fell to
+    half their He scale in 2,000 steps that way, and its output stayed at bicubic.
+    """
+    return torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
 def time_steps(
