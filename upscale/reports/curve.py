@@ -147,9 +147,8 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
             draw.line([(xs, y), (min(xs + 7, x1), y)], fill=colour, width=2)
         places = [((x1 - 6 - d, y + dy), anchor) for d in range(0, int(x1 - x0) // 2, 8)
                   for dy, anchor in ((-4, "rb"), (4, "rt"))]
-        boxes = ((place, draw.textbbox(place[0], line.label, font=small, anchor=place[1])) for place in places)
-        (xy, anchor), box = first_clear(boxes, taken, paths) or (places[0], draw.textbbox(
-            places[0][0], line.label, font=small, anchor=places[0][1]))
+        (xy, anchor), box = first_clear((text_box(draw, line.label, small, p) for p in places), taken, paths) \
+            or text_box(draw, line.label, small, places[0])
         draw.text(xy, line.label, fill=colour, font=small, anchor=anchor)
         taken += [box, (x0, y - 2, x1, y + 2)]  # the label and the line itself
 
@@ -179,9 +178,9 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
         below = [((x - 6, y + 8 + d), "rt") for d in range(0, 64, 4)]
         above = [((x - 6, y - 8 - d), "rb") for d in range(0, 64, 4)]
         places = below[:1] + above[:1] + below[1:] + above[1:]
-        boxes = ((place, draw.textbbox(place[0], text, font=small, anchor=place[1])) for place in places)
-        clear = first_clear(boxes, taken)  # not the curves: its own ends right beside it
-        (xy_text, anchor), box = clear or (places[0], draw.textbbox(places[0][0], text, font=small, anchor=places[0][1]))
+        # Not the curves: its own ends right beside it.
+        clear = first_clear((text_box(draw, text, small, p) for p in places), taken)
+        (xy_text, anchor), box = clear or text_box(draw, text, small, places[0])
         if clear is None:  # the curve itself runs through the lines and labels: a white backing
             draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill="white")
         draw.text(xy_text, text, fill=colour, font=small, anchor=anchor)
@@ -214,6 +213,12 @@ def lighter(colour: tuple[int, int, int]) -> tuple[int, int, int]:
 def overlaps(a: Box, b: Box) -> bool:
     """Whether two (left, top, right, bottom) boxes share any area."""
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def text_box(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont,
+             place: tuple[tuple[float, float], str]) -> tuple[tuple[tuple[float, float], str], Box]:
+    """A ((x, y), anchor) place with the box its text would cover there."""
+    return place, draw.textbbox(place[0], text, font=font, anchor=place[1])
 
 
 def first_clear(candidates: Iterable[tuple[T, Box]], taken: Sequence[Box],

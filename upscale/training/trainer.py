@@ -12,6 +12,7 @@ import math
 import os
 import time
 from pathlib import Path
+from statistics import fmean
 from typing import Any, Callable, Optional
 
 import torch
@@ -202,16 +203,13 @@ class Run:
         too (``val_psnr_live``), so the log shows what the average gains.
         """
         scores = self._scores(self.weights, bench)
-        psnr = sum(scores.values()) / len(scores)
+        psnr = fmean(scores.values())
         self.last_psnr, self.last_val_step = psnr, self.step
         if self.adversary is None and (self.best_psnr is None or psnr > self.best_psnr):
             self.best_psnr, self.best_step = psnr, self.step
             save_weights(self.cfg.out / "best.safetensors", self.weights, self.metadata())
         per_scale = {f"val_psnr_x{s}": v for s, v in scores.items()} if len(scores) > 1 else {}
-        live = {}
-        if self.average is not None:
-            live_scores = self._scores(self.net, bench)
-            live = {"val_psnr_live": sum(live_scores.values()) / len(live_scores)}
+        live = {"val_psnr_live": fmean(self._scores(self.net, bench).values())} if self.average is not None else {}
         return {"val_psnr": psnr, **per_scale, **live}
 
     def _scores(self, net: nn.Module, bench: Any) -> dict[int, float]:
