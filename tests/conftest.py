@@ -11,6 +11,17 @@ import pytest
 SHARED_DATA = os.environ.get("UPSCALE_DATA")
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The CPU and torch build at the end of the report, where a CI excerpt of the tail shows
+    them: a float32 kernel's rounding, and so a bound, can differ between CPUs."""
+    import torch
+
+    from upscale.machine import cpu_name
+
+    build = f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()})"
+    terminalreporter.write_line(f"CPU: {cpu_name()}, {build}, {torch.get_num_threads()} threads")
+
+
 def _shared_set(name: str) -> Path:
     """The shared copy of a benchmark set; skip when absent, but fail under CI."""
     if not SHARED_DATA:

@@ -30,6 +30,15 @@ def float32_conv_bound(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
     return k * eps * magnitude + 8 * eps  # + a few ulps of a vectorised tanh's own error
 
 
+# What oneDNN's fused post-op may add to the convolution's rounding. tanh and sigmoid end in
+# a division, which a kernel may take from an approximate reciprocal (rcp14: relative error
+# at most 2^-14), so |d(2s - 1)| <= 2 * 2^-14 * s <= 2^-13 and tanh's own form alike: about
+# a thirtieth of one 8-bit level. One CI machine (CPU not recorded) showed errors of that
+# order on the sigmoid route (2.5e-6 to 7e-6 at outputs near 0.05 to 0.5, and at least one past the
+# rounding bound), twenty times what the AMX Xeon (family 6 model 167) shows.
+FUSED_POST_OP_ERROR = {"none": 0.0, "relu": 0.0, "tanh": 2.0**-13}
+
+
 @pytest.mark.parametrize("fused_tanh_is_fast", [False, True])  # both routes, whatever this CPU has
 @pytest.mark.parametrize("act", ["none", "relu", "tanh"])
 @pytest.mark.parametrize("channels_last", [False, True])
@@ -52,8 +61,8 @@ def test_conv_act_matches_plain_ops(
         exact = PLAIN[act](F.conv2d(x.double(), conv.weight.double(), conv.bias.double(), padding=kernel // 2))
         bound = float32_conv_bound(x, conv)  # relu and tanh only shrink differences (slope <= 1)
     assert fused.shape == plain.shape
-    for result in (fused, plain):
-        assert ((result.double() - exact).abs() <= bound).all()
+    assert ((plain.double() - exact).abs() <= bound).all()
+    assert ((fused.double() - exact).abs() <= bound + FUSED_POST_OP_ERROR[act]).all()
     # Not a vacuous bound: the inputs' own size is far above it.
     assert bound.max() < 1e-3 * exact.abs().max()
 
