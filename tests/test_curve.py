@@ -7,10 +7,14 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+import typer
 
+from upscale.cli.curve_cmd import parse_line
 from upscale.errors import UsageError
 from upscale.hub.manifest import make_entry, write_manifest
-from upscale.reports.curve import COLOURS, Line, curve_picture, lighter, read_curve, reference_lines
+from upscale.reports.curve import (
+    COLOURS, LINE_COLOURS, Line, curve_panels, curve_picture, lighter, read_curve, read_curves, reference_lines,
+)
 
 
 def _run(folder, model="rdn", scale=2, points=((250, 33.6), (500, 34.4))):
@@ -174,3 +178,54 @@ def test_the_legend_keeps_off_the_curves_and_goes_under_the_axis_when_no_corner_
     for colour in COLOURS[:2]:
         ys, _ = np.nonzero(np.abs(image - np.array(colour)).sum(axis=2) == 0)
         assert (ys > 540).any(), "the legend is not under the axis"
+
+
+def _multi_scale_run(folder):
+    """A VDSR-like log: the mean as val_psnr, and a PSNR per scale beside it."""
+    folder.mkdir(parents=True)
+    lines = [json.dumps({"event": "start", "model": "vdsr", "scale": 2, "step": 0})]
+    for step, (x2, x3, x4) in ((1000, (33.6, 31.5, 29.4)), (2000, (33.9, 31.7, 29.7))):
+        lines.append(json.dumps({"step": step, "val_set": "Set5", "val_psnr": (x2 + x3 + x4) / 3,
+                                 "val_psnr_x2": x2, "val_psnr_x3": x3, "val_psnr_x4": x4}))
+    (folder / "log.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_a_multi_scale_run_gives_a_curve_per_scale_and_read_curve_its_mean(tmp_path):
+    run = _multi_scale_run(tmp_path / "vdsr")
+    curves = read_curves(run)
+    assert [c.scale for c in curves] == [2, 3, 4]
+    assert curves[0].points == ((1000, 33.6), (2000, 33.9)) and curves[2].points == ((1000, 29.4), (2000, 29.7))
+    assert read_curve(run).points[-1] == (2000, pytest.approx((33.9 + 31.7 + 29.7) / 3))
+    assert read_curves(_run(tmp_path / "rdn")) == [read_curve(tmp_path / "rdn")]  # one scale: the one curve
+
+
+def test_each_scale_gets_a_panel_with_its_own_lines(tmp_path, monkeypatch):
+    empty = tmp_path / "weights"
+    empty.mkdir()
+    monkeypatch.setenv("UPSCALE_WEIGHTS", str(empty))  # no shipped files: each panel's lines are the paper's and ours
+    curves = read_curves(_multi_scale_run(tmp_path / "vdsr"))
+    image = np.asarray(curve_panels(curves, [parse_line("x3:bicubic=30.39")]).convert("RGB")).astype(int)
+    assert image.shape[:2] == (3 * 540, 960)
+    ours = np.all(image == np.array(LINE_COLOURS[1]), axis=-1)  # the second line of a panel: paper first
+    panels = [ours[i * 540:(i + 1) * 540] for i in range(3)]
+    assert not panels[0].any() and panels[1].sum() > 200 and not panels[2].any()
+    paper = np.all(image == np.array(LINE_COLOURS[0]), axis=-1)
+    assert all(panel.sum() > 200 for panel in (paper[:540], paper[540:1080], paper[1080:]))
+
+
+def test_a_line_for_one_scale_parses_and_a_bad_one_is_refused():
+    assert parse_line("x2:bicubic=33.66") == Line("bicubic 33.66", 33.66, 2)
+    assert parse_line("VDSR paper=37.53") == Line("VDSR paper 37.53", 37.53, None)
+    assert parse_line("ratio: 2=1.5") == Line("ratio: 2 1.50", 1.5, None)  # a colon in a label is a label's
+    with pytest.raises(typer.BadParameter):
+        parse_line("x2:=33.66")
+
+
+def test_the_command_draws_a_multi_scale_run_as_panels(cli, tmp_path):
+    out = tmp_path / "vdsr.png"
+    result = cli(["curve", str(_multi_scale_run(tmp_path / "vdsr")), "-o", str(out), "--line", "x2:bicubic=33.66"])
+    assert result.exit_code == 0, result.stderr
+    assert Image.open(out).size == (960, 3 * 540)
+    for scale, psnr in ((2, 33.9), (3, 31.7), (4, 29.7)):
+        assert f"vdsr x{scale} (vdsr): 2 validations, Set5 {psnr:.2f} dB at step 2,000" in result.stdout

@@ -6,7 +6,8 @@ by step, with the paper's value for the run's model and scale and the best shipp
 file at that scale as dashed lines: the two bars a campaign is measured against.
 A run that keeps a weight average (``--ema``) validates the average; the live weights'
 PSNR, logged beside it, is drawn as a lighter line, so the picture shows what the
-average gains.
+average gains. A multi-scale run (VDSR) logs a PSNR per scale: each scale gets its own
+panel, with that scale's paper value, since their mean is no paper's number.
 """
 
 from __future__ import annotations
@@ -44,14 +45,29 @@ class Curve:
 class Line:
     label: str
     value: float
+    scale: Optional[int] = None  # drawn on that scale's panel only; None: on every panel
 
 
 def read_curve(run: Path) -> Curve:
-    """The validation points of a run folder; a later call's point for a step replaces an earlier one."""
+    """The validation points of a run folder (a multi-scale run's: their mean); a later
+    call's point for a step replaces an earlier one."""
+    return _read(run)[0]
+
+
+def read_curves(run: Path) -> list[Curve]:
+    """One curve per scale a run validates: the one of :func:`read_curve`, or a multi-scale
+    run's per-scale points (the live weights are logged as a mean only, so not drawn there)."""
+    mean, by_scale = _read(run)
+    return [Curve(f"{mean.model} x{scale} ({run.name})", mean.model, scale, mean.val_set, tuple(sorted(points.items())))
+            for scale, points in sorted(by_scale.items())] or [mean]
+
+
+def _read(run: Path) -> tuple[Curve, dict[int, dict[int, float]]]:
     path = run / LOG_NAME
     if not path.is_file():
         raise UsageError(f"{run}: no {LOG_NAME} here; give a run folder (the --out of upscale train)")
     model, scale, val_set, points, live = "", 0, "", {}, {}
+    by_scale: dict[int, dict[int, float]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             record = json.loads(line)
@@ -60,16 +76,43 @@ def read_curve(run: Path) -> Curve:
         if record.get("event") == "start" and not model:
             model, scale = str(record.get("model", "")), int(record.get("scale", 0))
         if "val_psnr" in record and math.isfinite(record["val_psnr"]):
-            points[int(record["step"])] = float(record["val_psnr"])
+            step = int(record["step"])
+            points[step] = float(record["val_psnr"])
             val_set = str(record.get("val_set", val_set))
             if math.isfinite(record.get("val_psnr_live", math.nan)):
-                live[int(record["step"])] = float(record["val_psnr_live"])
+                live[step] = float(record["val_psnr_live"])
             else:
-                live.pop(int(record["step"]), None)  # a resumed call without an average replaced the step
+                live.pop(step, None)  # a resumed call without an average replaced the step
+            for key, value in record.items():
+                if key.startswith(_PER_SCALE) and key[len(_PER_SCALE):].isdigit() and math.isfinite(value):
+                    by_scale.setdefault(int(key[len(_PER_SCALE):]), {})[step] = float(value)
     if not points:
         raise UsageError(f"{path}: no validation points yet")
-    return Curve(f"{model} x{scale} ({run.name})", model, scale, val_set, tuple(sorted(points.items())),
+    mean = Curve(f"{model} x{scale} ({run.name})", model, scale, val_set, tuple(sorted(points.items())),
                  tuple(sorted(live.items())))
+    return mean, by_scale
+
+
+_PER_SCALE = "val_psnr_x"  # the trainer's per-scale keys: val_psnr_x2, val_psnr_x3, ...
+
+
+def curve_panels(curves: Sequence[Curve], extra: Sequence[Line] = ()) -> Image.Image:
+    """:func:`curve_picture` per scale, stacked: each panel with its scale's curves, the paper's
+    value and the best shipped file there (:func:`reference_lines`), and the ``extra`` lines
+    meant for it."""
+    scales = sorted({c.scale for c in curves})
+    panels = []
+    for scale in scales:
+        group = [c for c in curves if c.scale == scale]
+        lines = reference_lines(group[0]) + [line for line in extra if line.scale in (None, scale)]
+        title = f"{group[0].val_set} PSNR (dB, Y) during training, x{scale}" if len(scales) > 1 else None
+        panels.append(curve_picture(group, lines, title))
+    image = Image.new("RGB", (max(p.width for p in panels), sum(p.height for p in panels)), "white")
+    top = 0
+    for panel in panels:
+        image.paste(panel, (0, top))
+        top += panel.height
+    return image
 
 
 def reference_lines(curve: Curve) -> list[Line]:
@@ -139,7 +182,9 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
     main_xy = [[at(step, psnr) for step, psnr in c.points] for c in curves]
     live_xy = [[at(step, psnr) for step, psnr in c.live] for c in curves]
     paths = main_xy + live_xy
-    taken: list[Box] = []  # label boxes and lines drawn so far
+    # Every line's own strip is taken before any label is placed: a label set above its line
+    # must not land on a later line drawn close over it (a paper value beside a shipped one).
+    taken: list[Box] = [(x0, y - 2, x1, y + 2) for y in (at(0, line.value)[1] for line in lines)]
     for i, line in enumerate(lines):
         colour = LINE_COLOURS[i % len(LINE_COLOURS)]
         _, y = at(0, line.value)
@@ -150,7 +195,7 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
         (xy, anchor), box = first_clear((text_box(draw, line.label, small, p) for p in places), taken, paths) \
             or text_box(draw, line.label, small, places[0])
         draw.text(xy, line.label, fill=colour, font=small, anchor=anchor)
-        taken += [box, (x0, y - 2, x1, y + 2)]  # the label and the line itself
+        taken.append(box)
 
     # Curves, with a dot at every validation and the last value written beside the last one;
     # the live weights of an averaged run first, lighter and thinner, under their average.
