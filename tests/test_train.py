@@ -296,6 +296,26 @@ def test_a_multi_scale_model_is_validated_and_chosen_at_every_scale(one_image, t
     assert set(single.validate(bench)) == {"val_psnr"}
 
 
+def test_a_zero_output_recipe_starts_a_residual_network_as_its_input(one_image, tmp_path):
+    """VDSR's recipe starts its last layer at zero: the fresh network is the identity on its
+    bicubic input. --init replaces it; a recipe without it keeps the random last layer."""
+    from upscale.training.trainer import Run
+
+    data = one_image(24)
+    x = torch.rand(1, 1, 30, 30)
+    vdsr = Run(tiny_config("vdsr", data, tmp_path / "vdsr"), log=lambda r: None)
+    assert get_spec("vdsr").recipe.zero_output
+    with torch.no_grad():
+        assert torch.equal(vdsr.net(x), x)
+        assert vdsr.net.body[0].weight.abs().sum() > 0  # only the last layer
+    init = _save_model(tmp_path / "init.safetensors", "vdsr", 2, seed=3)
+    started = Run(tiny_config("vdsr", data, tmp_path / "started", init=init), log=lambda r: None)
+    with torch.no_grad():
+        assert not torch.equal(started.net(x), x)
+    fsrcnn = Run(tiny_config("fsrcnn", data, tmp_path / "fsrcnn"), log=lambda r: None)
+    assert not get_spec("fsrcnn").recipe.zero_output and fsrcnn.net.deconv.weight.abs().sum() > 0
+
+
 def test_weight_decay_is_decoupled_from_adams_normalisation():
     from upscale.models.vdsr import RECIPE
     from upscale.training.step import make_optimizer
@@ -309,10 +329,12 @@ def test_weight_decay_is_decoupled_from_adams_normalisation():
         for p in net.parameters():
             p.grad = torch.zeros_like(p)
         optimizer.step()
-    # Decoupled, 100 steps shrink the weights by 100 * lr * decay = 1e-6 of themselves; the
-    # decay added to the gradient would have moved each about lr a step (0.01 in all).
+    # Decoupled, each step scales the weights by 1 - lr * decay, rounded in float32 (two
+    # roundings of at most 2^-24 each): 100 steps move them by at most 100 * (lr * decay +
+    # 2^-23) of themselves. The decay added to the gradient would have moved each about lr
+    # a step, 100 * lr in all: thousands of times more.
     moved = (before - net.weight.detach()).abs() / before.abs().clamp_min(1e-3)
-    assert float(moved.max()) < 1e-5
+    assert float(moved.max()) < 100 * (RECIPE.lr * RECIPE.weight_decay + 2.0**-23)
 
 
 def _save_model(path, name, scale, seed):

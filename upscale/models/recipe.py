@@ -74,5 +74,8 @@ class Recipe:
     scale_aug: tuple[float, ...] = ()
     multi_scale: tuple[int, ...] = ()  # scales mixed within one batch (VDSR)
     alpha_steps: int = 0  # DRCN: steps over which alpha falls from 1 to 0
+    # The network's last convolution starts at zero, so a residual network starts as its input
+    # (the bicubic upsampling) instead of it plus the noise a random last layer adds (VDSR).
+    zero_output: bool = False
     adversarial: Optional[AdversarialRecipe] = None
     notes: str = ""

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..errors import UpscaleError, UsageError
+from ..errors import ModelError, UpscaleError, UsageError
 from ..hub.weights import read_weights
 from ..models import ModelSpec
 from ..models.registry import build_model, make_config
@@ -52,6 +52,18 @@ def init_from_file(net: nn.Module, spec: ModelSpec, net_scale: int, path: Path) 
     net.load_state_dict({**own, **{k: state[k].to(own[k].dtype) for k in loaded}})
     unused = tuple(sorted(set(state) - set(loaded)))
     return InitReport(Path(path), int(meta.get("scale", net_scale)), tuple(loaded), tuple(fresh), unused, meta)
+
+
+def zero_output_layer(net: nn.Module) -> None:
+    """Zero the weight and bias of ``net``'s last convolution in module order (in place: the
+    trainer owns this network), so a network that adds its output to its input starts as the identity."""
+    last = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    if not last:
+        raise ModelError(f"{type(net).__name__} has no convolution to start at zero")
+    with torch.no_grad():
+        last[-1].weight.zero_()
+        if last[-1].bias is not None:
+            last[-1].bias.zero_()
 
 
 def _layer_type(net: nn.Module, key: str) -> type:
