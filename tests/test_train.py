@@ -314,6 +314,11 @@ def test_a_zero_output_recipe_starts_a_residual_network_as_its_input(one_image, 
         assert not torch.equal(started.net(x), x)
     fsrcnn = Run(tiny_config("fsrcnn", data, tmp_path / "fsrcnn"), log=lambda r: None)
     assert not get_spec("fsrcnn").recipe.zero_output and fsrcnn.net.deconv.weight.abs().sum() > 0
+    from upscale.errors import ModelError
+    from upscale.training.init import start_as_interpolation
+
+    with pytest.raises(ModelError, match="no residual layers"):  # a recipe asking it of a network that names none
+        start_as_interpolation(fsrcnn.net)
 
 
 def test_weight_decay_is_decoupled_from_adams_normalisation():

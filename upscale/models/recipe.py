@@ -74,8 +74,9 @@ class Recipe:
     scale_aug: tuple[float, ...] = ()
     multi_scale: tuple[int, ...] = ()  # scales mixed within one batch (VDSR)
     alpha_steps: int = 0  # DRCN: steps over which alpha falls from 1 to 0
-    # The network's last convolution starts at zero, so a residual network starts as its input
-    # (the bicubic upsampling) instead of it plus the noise a random last layer adds (VDSR).
+    # The layers the network names in residual_layers() start at zero, so a network that adds
+    # them to an interpolation of its input starts as that interpolation, instead of it plus
+    # the noise random layers add (VDSR).
     zero_output: bool = False
     adversarial: Optional[AdversarialRecipe] = None
     notes: str = ""

@@ -51,6 +51,10 @@ class VDSR(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return x + self.body(x)
 
+    def residual_layers(self) -> list[nn.Module]:
+        """The layer whose output is added to the bicubic input (the recipe starts it at zero)."""
+        return [self.body[-1]]
+
 
 def build(cfg: VDSRConfig, scale: int) -> nn.Module:
     if cfg.layers < 2:

@@ -54,16 +54,18 @@ def init_from_file(net: nn.Module, spec: ModelSpec, net_scale: int, path: Path) 
     return InitReport(Path(path), int(meta.get("scale", net_scale)), tuple(loaded), tuple(fresh), unused, meta)
 
 
-def zero_output_layer(net: nn.Module) -> None:
-    """Zero the weight and bias of ``net``'s last convolution in module order (in place: the
-    trainer owns this network), so a network that adds its output to its input starts as the identity."""
-    last = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
-    if not last:
-        raise ModelError(f"{type(net).__name__} has no convolution to start at zero")
+def start_as_interpolation(net: nn.Module) -> None:
+    """Zero the layers ``net`` names in ``residual_layers()`` (in place: the trainer owns this
+    network): those whose output is added to an interpolation of the input, so the network
+    starts as that interpolation (a recipe's ``zero_output``)."""
+    residual_layers = getattr(net, "residual_layers", None)
+    if residual_layers is None:
+        raise ModelError(f"{type(net).__name__} names no residual layers to start at zero")
     with torch.no_grad():
-        last[-1].weight.zero_()
-        if last[-1].bias is not None:
-            last[-1].bias.zero_()
+        for layer in residual_layers():
+            for tensor in (layer.weight, layer.bias):
+                if tensor is not None:
+                    tensor.zero_()
 
 
 def _layer_type(net: nn.Module, key: str) -> type:

@@ -37,7 +37,7 @@ from .cache import default_training_cache
 from .checkpoint import load_checkpoint, restore_rng, rng_state, save_checkpoint
 from .config import TrainConfig, TrainResult, patch_spec_for, resolve_recipe
 from .data import EXCLUDED, PatchDataset, PatchSpec, find_training_files, make_loader
-from .init import init_from_file, zero_output_layer
+from .init import init_from_file, start_as_interpolation
 from .losses import training_module
 from .precision import Precision, StepMode, choose_mode
 from .recipes import SCHEDULE_FIELDS, first_lr_difference, lr_factor, recipe_from_dict, recipe_to_dict
@@ -66,7 +66,7 @@ class Run:
         torch.manual_seed(cfg.seed)
         self.net = create_model(self.spec.name, cfg.scale).to(self.device)
         if self.recipe.zero_output:  # before --init and --resume, whose tensors replace it
-            zero_output_layer(self.net)
+            start_as_interpolation(self.net)
         self.step, self.best_psnr, self.best_step = 0, None, None
         self.last_psnr: Optional[float] = None
         self.last_val_step: Optional[int] = None
