@@ -13,7 +13,7 @@ from upscale.cli.curve_cmd import parse_line
 from upscale.errors import UsageError
 from upscale.hub.manifest import make_entry, write_manifest
 from upscale.reports.curve import (
-    COLOURS, LINE_COLOURS, Line, curve_panels, curve_picture, lighter, read_curve, read_curves, reference_lines,
+    COLOURS, LINE_COLOURS, Line, curve_panels, curve_picture, lighter, read_curves, reference_lines,
 )
 
 
@@ -27,6 +27,11 @@ def _run(folder, model="rdn", scale=2, points=((250, 33.6), (500, 34.4))):
     return folder
 
 
+def _one_curve(run):
+    (curve,) = read_curves(run)  # a single-scale run: exactly one curve
+    return curve
+
+
 def test_a_run_log_gives_its_points_by_step_and_a_resumed_call_replaces_a_step(tmp_path):
     run = _run(tmp_path / "rdn_x2")
     with (run / "log.jsonl").open("a") as f:  # a resumed call from step 250 and a line cut short by a kill
@@ -34,16 +39,16 @@ def test_a_run_log_gives_its_points_by_step_and_a_resumed_call_replaces_a_step(t
         f.write(json.dumps({"step": 500, "val_set": "Set5", "val_psnr": 34.5}) + "\n")
         f.write(json.dumps({"step": 750, "val_set": "Set5", "val_psnr": 35.1}) + "\n")
         f.write('{"step": 1000, "val_')
-    curve = read_curve(run)
+    curve = _one_curve(run)
     assert (curve.model, curve.scale, curve.val_set) == ("rdn", 2, "Set5")
     assert curve.points == ((250, 33.6), (500, 34.5), (750, 35.1))
 
 
 def test_a_folder_without_a_log_or_without_validations_is_refused(tmp_path):
     with pytest.raises(UsageError, match="run folder"):
-        read_curve(tmp_path)
+        _one_curve(tmp_path)
     with pytest.raises(UsageError, match="no validation points"):
-        read_curve(_run(tmp_path / "early", points=()))
+        _one_curve(_run(tmp_path / "early", points=()))
 
 
 def test_reference_lines_are_the_paper_and_the_best_shipped_file(tmp_path, monkeypatch, random_weights):
@@ -53,13 +58,13 @@ def test_reference_lines_are_the_paper_and_the_best_shipped_file(tmp_path, monke
     a, b = random_weights(folder, "fsrcnn", 2), random_weights(folder, "espcn", 2)
     write_manifest({a.name: make_entry(a, {"x2": {"Set5": {"psnr": 37.1, "ssim": 0.9}}}),
                     b.name: make_entry(b, {"x2": {"Set5": {"psnr": 36.4, "ssim": 0.9}}})}, folder)
-    lines = reference_lines(read_curve(_run(tmp_path / "run")))
+    lines = reference_lines(_one_curve(_run(tmp_path / "run")))
     assert [line.value for line in lines] == [38.24, 37.1]  # RDN's published Set5 x2, then FSRCNN's file
     assert "fsrcnn" in lines[1].label
 
 
 def test_the_picture_puts_each_point_and_line_at_its_value(tmp_path):
-    curve = read_curve(_run(tmp_path / "run", points=((100, 30.0), (200, 32.0))))
+    curve = _one_curve(_run(tmp_path / "run", points=((100, 30.0), (200, 32.0))))
     image = np.asarray(curve_picture([curve], [Line("bar", 31.0)]).convert("RGB")).astype(int)
     colour = np.array(COLOURS[0])
     ys, xs = np.nonzero((np.abs(image - colour).sum(axis=2) == 0))
@@ -75,7 +80,7 @@ def test_an_averaged_run_draws_its_live_weights_as_a_lighter_line_below(tmp_path
     with (run / "log.jsonl").open("a") as f:  # resumed with --ema from step 200
         f.write(json.dumps({"step": 300, "val_set": "Set5", "val_psnr": 32.0, "val_psnr_live": 31.5}) + "\n")
         f.write(json.dumps({"step": 400, "val_set": "Set5", "val_psnr": 32.5, "val_psnr_live": 31.8}) + "\n")
-    curve = read_curve(run)
+    curve = _one_curve(run)
     assert curve.points[-2:] == ((300, 32.0), (400, 32.5)) and curve.live == ((300, 31.5), (400, 31.8))
     image = np.asarray(curve_picture([curve], []).convert("RGB")).astype(int)
 
@@ -102,7 +107,7 @@ def test_the_command_writes_a_png_and_refuses_a_bad_line(cli, tmp_path):
 def _flat_run_pixels(folder, value):
     """A flat curve ending at ``value`` above a line at 32.0: its pixels (ys, xs), its last
     point's row, the grey line's and label's pixels (gy, gx), and the picture's height."""
-    curve = read_curve(_run(folder, points=((100, value), (200, value))))
+    curve = _one_curve(_run(folder, points=((100, value), (200, value))))
     image = np.asarray(curve_picture([curve], [Line("bar", 32.0), Line("floor", 30.0)]).convert("RGB"))
     image = image.astype(int)
     ys, xs = np.nonzero(np.abs(image - np.array(COLOURS[0])).sum(axis=2) == 0)
@@ -152,7 +157,7 @@ def test_a_reference_label_keeps_off_a_curve_that_runs_through_its_place(tmp_pat
     # Runs that end just above or below a labelled line, at a sweep of heights: at the
     # line's right end the curve would run through its label for some of them.
     for k, value in enumerate(np.arange(31.90, 32.12, 0.02)):
-        curve = read_curve(_run(tmp_path / f"run{k}", points=((100, 30.0), (150, value), (200, value))))
+        curve = _one_curve(_run(tmp_path / f"run{k}", points=((100, 30.0), (150, value), (200, value))))
         image = np.asarray(curve_picture([curve], [Line("the bar", 32.0)]).convert("RGB")).astype(int)
         ys, xs = np.nonzero(np.abs(image - np.array(COLOURS[0])).sum(axis=2) == 0)
         gy, gx = np.nonzero(np.abs(image - np.array((90, 90, 90))).sum(axis=2) == 0)
@@ -168,10 +173,10 @@ def test_a_reference_label_keeps_off_a_curve_that_runs_through_its_place(tmp_pat
 
 
 def test_the_legend_keeps_off_the_curves_and_goes_under_the_axis_when_no_corner_is_clear(tmp_path):
-    low = read_curve(_run(tmp_path / "low", points=((0, 30.0), (300, 30.0))))
+    low = _one_curve(_run(tmp_path / "low", points=((0, 30.0), (300, 30.0))))
     clear = np.asarray(curve_picture([low], []).convert("RGB"))
     assert clear.shape[0] == 540  # a corner is clear: the picture keeps its size
-    high = read_curve(_run(tmp_path / "high", points=((0, 33.0), (300, 33.0))))
+    high = _one_curve(_run(tmp_path / "high", points=((0, 33.0), (300, 33.0))))
     # Both curves run flat across the whole width at the bottom and the top: every corner is taken.
     image = np.asarray(curve_picture([low, high], []).convert("RGB")).astype(int)
     assert image.shape[0] > 540
@@ -191,13 +196,12 @@ def _multi_scale_run(folder):
     return folder
 
 
-def test_a_multi_scale_run_gives_a_curve_per_scale_and_read_curve_its_mean(tmp_path):
+def test_a_multi_scale_run_gives_a_curve_per_scale(tmp_path):
     run = _multi_scale_run(tmp_path / "vdsr")
     curves = read_curves(run)
     assert [c.scale for c in curves] == [2, 3, 4]
     assert curves[0].points == ((1000, 33.6), (2000, 33.9)) and curves[2].points == ((1000, 29.4), (2000, 29.7))
-    assert read_curve(run).points[-1] == (2000, pytest.approx((33.9 + 31.7 + 29.7) / 3))
-    assert read_curves(_run(tmp_path / "rdn")) == [read_curve(tmp_path / "rdn")]  # one scale: the one curve
+    assert len(read_curves(_run(tmp_path / "rdn"))) == 1  # one scale: the one curve
 
 
 def test_each_scale_gets_a_panel_with_its_own_lines(tmp_path, monkeypatch):

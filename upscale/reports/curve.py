@@ -48,21 +48,14 @@ class Line:
     scale: Optional[int] = None  # drawn on that scale's panel only; None: on every panel
 
 
-def read_curve(run: Path) -> Curve:
-    """The validation points of a run folder (a multi-scale run's: their mean); a later
-    call's point for a step replaces an earlier one."""
-    return _read(run)[0]
+# The trainer's per-scale keys of a multi-scale run: val_psnr_x2, val_psnr_x3, ...
+_PER_SCALE = "val_psnr_x"
 
 
 def read_curves(run: Path) -> list[Curve]:
-    """One curve per scale a run validates: the one of :func:`read_curve`, or a multi-scale
-    run's per-scale points (the live weights are logged as a mean only, so not drawn there)."""
-    mean, by_scale = _read(run)
-    return [Curve(f"{mean.model} x{scale} ({run.name})", mean.model, scale, mean.val_set, tuple(sorted(points.items())))
-            for scale, points in sorted(by_scale.items())] or [mean]
-
-
-def _read(run: Path) -> tuple[Curve, dict[int, dict[int, float]]]:
+    """The validation curves of a run folder: one, or a multi-scale run's one per scale (the
+    live weights are logged as a mean only, so not drawn there). A later call's point for a
+    step replaces an earlier one."""
     path = run / LOG_NAME
     if not path.is_file():
         raise UsageError(f"{run}: no {LOG_NAME} here; give a run folder (the --out of upscale train)")
@@ -88,12 +81,11 @@ def _read(run: Path) -> tuple[Curve, dict[int, dict[int, float]]]:
                     by_scale.setdefault(int(key[len(_PER_SCALE):]), {})[step] = float(value)
     if not points:
         raise UsageError(f"{path}: no validation points yet")
-    mean = Curve(f"{model} x{scale} ({run.name})", model, scale, val_set, tuple(sorted(points.items())),
-                 tuple(sorted(live.items())))
-    return mean, by_scale
-
-
-_PER_SCALE = "val_psnr_x"  # the trainer's per-scale keys: val_psnr_x2, val_psnr_x3, ...
+    if by_scale:
+        return [Curve(f"{model} x{s} ({run.name})", model, s, val_set, tuple(sorted(p.items())))
+                for s, p in sorted(by_scale.items())]
+    return [Curve(f"{model} x{scale} ({run.name})", model, scale, val_set, tuple(sorted(points.items())),
+                  tuple(sorted(live.items())))]
 
 
 def curve_panels(curves: Sequence[Curve], extra: Sequence[Line] = ()) -> Image.Image:
