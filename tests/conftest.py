@@ -22,6 +22,14 @@ def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_line(f"CPU: {cpu_name()}, {build}, {torch.get_num_threads()} threads")
 
 
+def pytest_configure(config) -> None:
+    """MKL's vector math settled before any test runs it in parallel (upscale/machine.py
+    says why): a test that compares a float32 tanh with float64 would depend on a race."""
+    from upscale.machine import settle_vector_math
+
+    settle_vector_math()
+
+
 def _shared_set(name: str) -> Path:
     """The shared copy of a benchmark set; skip when absent, but fail under CI."""
     if not SHARED_DATA:

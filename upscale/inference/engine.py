@@ -14,6 +14,7 @@ from ..errors import UsageError
 from ..imaging.layout import channels_last_module
 from ..imaging.quantize import Quantizer
 from ..imaging.resize import matlab_imresize
+from ..machine import settle_vector_math
 from ..progress import ProgressFn, no_progress
 from .denormals import flushed_denormals
 from .loading import LoadedModel
@@ -54,6 +55,7 @@ def _run(
     # Tiles repeat a few shapes, so cuDNN's autotuned choice is reused; scoped, not process-wide.
     # On the CPU, denormal activations are flushed on every thread (denormals.py), also scoped.
     flush = flushed_denormals() if dev.type == "cpu" else nullcontext()
+    settle_vector_math()  # before the first parallel tanh or exp (machine.py says why)
     with torch.inference_mode(), torch.backends.cudnn.flags(enabled=True, benchmark=dev.type == "cuda"), flush:
         while True:
             try:

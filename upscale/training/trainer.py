@@ -28,6 +28,7 @@ from ..hub.weights import describe, save_weights, weights_filename
 from ..imaging.layout import channels_last, channels_last_module
 from ..inference.loading import from_module
 from ..inference.options import InferenceOptions, InferencePrecision, pick_device
+from ..machine import settle_vector_math
 from ..models import create_model, get_spec
 from ..progress import Progress, ProgressFn, no_progress
 from . import distributed
@@ -336,6 +337,7 @@ def _train(cfg: TrainConfig, progress: ProgressFn, log: LogFn) -> TrainResult:
         check_decay(cfg.ema)  # before minutes of set-up
     deadline = started + cfg.time_limit if cfg.time_limit is not None else None
     resume_from = _checkpoint_to_resume(cfg)
+    settle_vector_math()  # before the first parallel sqrt of a loss (machine.py says why)
     run = Run(cfg, log, progress)
     main = run.dist.main
     if run.device.type == "cpu":
