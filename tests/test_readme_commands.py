@@ -67,9 +67,9 @@ SUBSTITUTIONS = [
 EXTRA = {
     "upscale zoo --readme README.md": ["--set", "Set5"],
     "upscale bench --train --device cpu --precision bf16 --runs 2 --readme README.md": ["--model", "fsrcnn"],
-    "upscale train --model srgan -x 4 --data DIR --export weights/": ["--steps", "2", "--batch", "2", "--patch", "8"],
-    "upscale train --model srgan -x 4 --data DIR --gan --init weights/srgan_x4_mse.safetensors --out "
-    "runs/srgan_gan_x4 --export weights/": ["--steps", "2", "--batch", "2", "--patch", "8"],
+    "upscale train --model srresnet -x 4 --data DIR --export weights/": ["--steps", "2", "--batch", "2", "--patch", "8"],
+    "upscale train --model srgan -x 4 --data DIR --init weights/srresnet_x4.safetensors --out "
+    "runs/srgan_x4 --export weights/": ["--steps", "2", "--batch", "2", "--patch", "8"],
     "upscale train --model fsrcnn -x 3 --data datasets/T91,datasets/General100": ["--steps", "4"],
     "upscale weights add FILE": ["--set", "Set5"],
     "upscale train --model fsrcnn -x 3 --data DIR --init ~/runs/export/fsrcnn_x3.safetensors --out ~/runs/fsrcnn_x3b": [
@@ -89,7 +89,9 @@ LEAVES = {
     "upscale eval --model bicubic --set path/to/hr-images -x 2 --json": [],
     "upscale export --format onnx --model fsrcnn -x 3 -o fsrcnn_x3.onnx": ["fsrcnn_x3.onnx"],
     "upscale compare IMAGE --models bicubic,fsrcnn -x 4 --crop X,Y,W,H -o compare.png": ["compare.png"],
-    "upscale train --model srgan -x 4 --data DIR --export weights/": ["weights/srgan_x4_mse.safetensors"],
+    "upscale train --model srresnet -x 4 --data DIR --export weights/": ["weights/srresnet_x4.safetensors"],
+    "upscale train --model srgan -x 4 --data DIR --init weights/srresnet_x4.safetensors --out "
+    "runs/srgan_x4 --export weights/": ["weights/srgan_x4.safetensors"],
     'upscale photos/ -r -o upscaled/ -x 4 --shard "${SLURM_ARRAY_TASK_ID}/8" --json > '
     '"shard-${SLURM_ARRAY_TASK_ID}.jsonl"': ["shard-1.jsonl", "upscaled/img0_fsrcnn_x4.png"],
     "for k in 1 2 3 4; do CUDA_VISIBLE_DEVICES=$((k-1)) upscale photos/ -r -o upscaled/ --shard $k/4 & done; wait": [
@@ -122,7 +124,7 @@ def readme_scenarios() -> list[list[str]]:
     blocks = [[line for line in block if line not in CI_ONLY] for block in _bash_blocks(text)]
     scenarios = [block for block in blocks if block]
     prose = [c for c in dict.fromkeys(_prose_commands(text)) if c not in MENTIONS]
-    srgan = [c for c in prose if c.startswith("upscale train --model srgan")]
+    srgan = [c for c in prose if c.startswith(("upscale train --model srresnet", "upscale train --model srgan"))]
     scenarios += [[c] for c in prose if c not in srgan] + ([srgan] if srgan else [])
     return scenarios
 

@@ -56,7 +56,8 @@ def tiny_config(name, data, out, **kw):
 
 # Slow: RDN, DRCN and SRDenseNet take real optimiser steps.
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list_models())
+# SRGAN trains from SRResNet's weights: test_srgan_adversarial_phase_from_srresnet runs it.
+@pytest.mark.parametrize("name", [n for n in list_models() if get_spec(n).starts_from is None])
 def test_every_model_learns_on_a_fixed_batch(name, one_image, tmp_path):
     # A 24x24 image and a 24 px HR patch without augmentation: every step sees the same
     # crop, so the loss must fall (VDSR still mixes scales 2/3/4 per sample, hence a window).
@@ -144,12 +145,12 @@ def test_ddp_two_gloo_processes(one_image, tmp_path):
 @pytest.mark.slow
 def test_srgan_adversarial_phase_from_srresnet(one_image, tmp_path):
     data = one_image(48)
-    pre = tiny_config("srgan", data, tmp_path / "pre", steps=3, patch=12, export=tmp_path / "w")
+    pre = tiny_config("srresnet", data, tmp_path / "pre", steps=3, patch=12, export=tmp_path / "w")
     train(pre)
-    srresnet = tmp_path / "w" / "srgan_x2_mse.safetensors"
+    srresnet = tmp_path / "w" / "srresnet_x2.safetensors"
     assert srresnet.is_file()
     logs = []
-    gan = tiny_config("srgan", data, tmp_path / "gan", steps=4, patch=12, gan=True, init=srresnet,
+    gan = tiny_config("srgan", data, tmp_path / "gan", steps=4, patch=12, init=srresnet,
                       export=tmp_path / "w", log_every=1)
     train(gan, log=logs.append)
     steps = [r for r in logs if "d_loss" in r]
@@ -157,19 +158,22 @@ def test_srgan_adversarial_phase_from_srresnet(one_image, tmp_path):
     from upscale.hub.weights import read_weights
 
     _, meta = read_weights(tmp_path / "w" / "srgan_x2.safetensors")
-    assert meta["variant"] == "srgan-mse" and meta["init"]["file"] == "srgan_x2_mse.safetensors"
+    assert meta["arch"] == "srgan" and meta["variant"] == "srgan-mse"
+    assert meta["init"]["file"] == "srresnet_x2.safetensors"
     state = torch.load(tmp_path / "gan" / "last.pt", weights_only=True)
     assert state["adversary"]["variant"] == "srgan-mse" and "disc" in state["adversary"]
 
 
-def test_gan_needs_init_and_a_discriminator(one_image, tmp_path):
+def test_srgan_needs_srresnets_weights(one_image, tmp_path):
     from upscale.errors import UsageError
 
     data = one_image(24)
-    with pytest.raises(UsageError, match="--init"):
-        train(tiny_config("srgan", data, tmp_path / "a", gan=True))
-    with pytest.raises(UsageError, match="adversarial"):
-        train(tiny_config("fsrcnn", data, tmp_path / "b", gan=True))
+    with pytest.raises(UsageError, match="srresnet's weights: pass --init"):
+        train(tiny_config("srgan", data, tmp_path / "a"))
+    other = tmp_path / "espcn_x2.safetensors"
+    train(tiny_config("espcn", data, tmp_path / "b", steps=1, export=tmp_path))
+    with pytest.raises(UsageError, match="weights of 'espcn', not 'srgan' or 'srresnet'"):
+        train(tiny_config("srgan", data, tmp_path / "c", init=other))
 
 
 def test_vgg54_content_loss_from_a_local_file(tmp_path):

@@ -74,8 +74,9 @@ def train_command(  # keyword-only, so the required options may follow --version
     export: Annotated[
         Optional[Path], typer.Option("--export", help="Write the inference weights into this folder.")
     ] = None,
-    init: Annotated[Optional[Path], typer.Option("--init", help="Start from these weights (required by --gan).")] = None,
-    gan: Annotated[bool, typer.Option("--gan", help="SRGAN's adversarial phase, from --init SRResNet weights.")] = False,
+    init: Annotated[
+        Optional[Path], typer.Option("--init", help="Start from these weights (srgan: srresnet's, required).")
+    ] = None,
     vgg_weights: Annotated[
         Optional[Path],
         typer.Option(
@@ -99,7 +100,7 @@ def train_command(  # keyword-only, so the required options may follow --version
         batch=batch, patch=patch, lr=lr, augment=augment, device=device, precision=precision,
         seed=seed, workers=workers, log_every=log_every, val_every=val_every,
         checkpoint_every=checkpoint_every, resume=resume, compile=compile_, export=export,
-        init=init, gan=gan, vgg_weights=vgg_weights, ema=ema,
+        init=init, vgg_weights=vgg_weights, ema=ema,
     )
     try:
         with progress_bar() as report:

@@ -1,9 +1,7 @@
 """``--model auto``: the best shipped model for a scale, by the manifest's Set5 PSNR.
 
 The manifest records what ``upscale eval`` measured when each file was added, so the
-choice follows the weights that ship: it becomes RDN once RDN's weights do. Only a
-model's default file counts (not, say, SRGAN's MSE-trained variant), because that
-is the file ``load_model`` runs.
+choice follows the weights that ship: it becomes RDN once RDN's weights do.
 """
 
 from __future__ import annotations

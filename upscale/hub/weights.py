@@ -42,16 +42,13 @@ def weights_dir() -> Path:
     return PACKAGED_WEIGHTS if PACKAGED_WEIGHTS.is_dir() else REPO_WEIGHTS
 
 
-def weights_filename(spec: ModelSpec, scale: int, variant: Optional[str] = None) -> str:
-    """``vdsr.safetensors`` for one-model-for-all-scales networks, else ``rdn_x4.safetensors``.
-
-    A ``variant`` (SRGAN's MSE-trained generator, ``mse``) is a suffix: ``srgan_x4_mse``.
-    """
+def weights_filename(spec: ModelSpec, scale: int) -> str:
+    """``vdsr.safetensors`` for one-model-for-all-scales networks, else ``rdn_x4.safetensors``."""
     stem = spec.name if spec.multi_scale else f"{spec.name}_x{spec.network_scale(scale)}"
-    return f"{stem}_{variant}.safetensors" if variant else f"{stem}.safetensors"
+    return f"{stem}.safetensors"
 
 
-def shipped_weights(spec: ModelSpec, scale: int, variant: Optional[str] = None) -> Optional[Path]:
+def shipped_weights(spec: ModelSpec, scale: int) -> Optional[Path]:
     """The shipped file for ``spec`` at ``scale``, or None if there is none yet.
 
     A file the manifest lists but the folder lacks (too large for the wheel) comes from
@@ -60,7 +57,7 @@ def shipped_weights(spec: ModelSpec, scale: int, variant: Optional[str] = None) 
     # Imported here: fetch reads the manifest, and manifest.py imports this module.
     from .fetch import find_shipped
 
-    return find_shipped(weights_dir(), weights_filename(spec, scale, variant))
+    return find_shipped(weights_dir(), weights_filename(spec, scale))
 
 
 def served_scales(meta: dict) -> list[int]:
@@ -69,11 +66,11 @@ def served_scales(meta: dict) -> list[int]:
     return [s for s in spec.scales if spec.multi_scale or spec.network_scale(s) == meta["scale"]]
 
 
-def has_shipped_weights(spec: ModelSpec, scale: int, variant: Optional[str] = None) -> bool:
+def has_shipped_weights(spec: ModelSpec, scale: int) -> bool:
     """Whether weights ship for ``spec`` at ``scale``, without downloading any (for listings)."""
     from .fetch import is_shipped
 
-    return is_shipped(weights_dir(), weights_filename(spec, scale, variant))
+    return is_shipped(weights_dir(), weights_filename(spec, scale))
 
 
 def describe(spec: ModelSpec, scale: int, config: Any, **extra: Any) -> dict:

@@ -46,12 +46,9 @@ class Clip(str, Enum):
 
 @dataclass(frozen=True)
 class AdversarialRecipe:
-    """The adversarial phase (SRGAN): started from the MSE-trained generator."""
+    """Adversarial training (SRGAN): a discriminator beside the generator, from trained generator weights."""
 
-    lr: float = 1e-4
-    steps: int = 200_000  # paper: 1e5 at lr 1e-4, then 1e5 at 1e-5
-    adversarial_weight: float = 1e-3
-    batch: int = 16
+    adversarial_weight: float = 1e-3  # of the adversarial loss, beside the content loss
 
 
 @dataclass(frozen=True)

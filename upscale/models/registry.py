@@ -65,6 +65,9 @@ class ModelSpec:
     scale_map: dict[int, int] = field(default_factory=dict)
     radius_of: Optional[Callable[[Any, int], int]] = None  # reach of a config at a network scale
     discriminator: Optional[Callable[[], nn.Module]] = None  # for adversarial training (SRGAN)
+    # The model whose trained weights this one's training starts from (SRGAN: srresnet, the
+    # same generator trained on MSE): --init accepts that model's files too.
+    starts_from: Optional[str] = None
     # State-dict prefixes of the layers that depend on the scale (the upsampler): a
     # network started from another scale's weights (--init) gets these afresh.
     scale_specific: tuple[str, ...] = ()

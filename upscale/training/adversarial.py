@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import UsageError
+from ..errors import ModelError, UsageError
 from ..models import ModelSpec
-from .recipes import AdversarialRecipe
+from .recipes import Recipe
 from .vgg import find_vgg_weights, load_vgg54
 
 
@@ -25,14 +25,16 @@ class Adversary:
     def __init__(
         self,
         spec: ModelSpec,
-        recipe: AdversarialRecipe,
+        recipe: Recipe,
         device: torch.device,
         wrap: Callable[[nn.Module], nn.Module],
         vgg_weights: Optional[Path],
     ) -> None:
         if spec.discriminator is None:
-            raise UsageError(f"{spec.name} has no discriminator; --gan is for srgan")
-        self.recipe = recipe
+            raise ModelError(f"{spec.name}'s recipe is adversarial, but its module registers no discriminator")
+        if recipe.adversarial is None:
+            raise ModelError(f"{spec.name}'s recipe has no adversarial phase")
+        self.weight = recipe.adversarial.adversarial_weight
         self.disc_net = spec.discriminator().to(device)
         self.disc = wrap(self.disc_net)
         self.optimizer = torch.optim.Adam(self.disc_net.parameters(), lr=recipe.lr, betas=(0.9, 0.999))
@@ -64,7 +66,7 @@ class Adversary:
         with torch.autocast(**amp):
             content = self.content(sr, y)
             fooled = F.binary_cross_entropy_with_logits(self.disc(sr).float(), real)
-        g_loss = content.float() + self.recipe.adversarial_weight * fooled
+        g_loss = content.float() + self.weight * fooled
         g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         g_optimizer.step()

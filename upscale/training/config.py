@@ -11,7 +11,7 @@ from ..errors import UsageError
 from ..models import ModelSpec
 from .data import PatchSpec
 from .precision import Precision
-from .recipes import DEFAULT_DECAY_FRACTION, Recipe, Schedule, hr_patch_size, recipe_for
+from .recipes import DEFAULT_DECAY_FRACTION, Recipe, hr_patch_size, recipe_for
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,7 @@ class TrainConfig:
     resume: bool = False
     compile: bool = False
     export: Optional[Path] = None
-    init: Optional[Path] = None  # start from these weights (the SRResNet ones for --gan)
-    gan: bool = False  # SRGAN's adversarial phase
+    init: Optional[Path] = None  # start from these weights (SRResNet's for SRGAN)
     vgg_weights: Optional[Path] = None
     cache: Optional[Path] = None  # degraded training images (default: the user cache)
     ema: Optional[float] = None  # decay of a weight average that validation and export use
@@ -63,11 +62,6 @@ class TrainResult:
 def resolve_recipe(cfg: TrainConfig) -> Recipe:
     """The recipe with the command line's overrides applied."""
     recipe = recipe_for(cfg.model)
-    if cfg.gan:
-        adv = recipe.adversarial
-        if adv is None:
-            raise UsageError(f"--gan: {cfg.model} has no adversarial phase (only srgan does)")
-        recipe = dataclasses.replace(recipe, lr=adv.lr, steps=adv.steps, batch=adv.batch, schedule=Schedule.STEP)
     overrides = {"steps": cfg.steps, "batch": cfg.batch, "patch": cfg.patch, "lr": cfg.lr, "augment": cfg.augment}
     recipe = dataclasses.replace(recipe, **{k: v for k, v in overrides.items() if v is not None})
     if cfg.augment is False:  # no augmentation at all: no flips, rotations or rescaling
@@ -79,7 +73,7 @@ def resolve_recipe(cfg: TrainConfig) -> Recipe:
     if not 0 <= decay <= recipe.steps:
         raise UsageError(f"--decay-steps must lie between 0 and --steps ({recipe.steps}), got {decay}")
     recipe = dataclasses.replace(recipe, decay_steps=decay)
-    if cfg.gan:  # the paper's second half runs at a tenth of the learning rate
+    if recipe.adversarial is not None:  # SRGAN's second half runs at a tenth of the learning rate
         recipe = dataclasses.replace(recipe, step_every=max(1, recipe.steps // 2), step_gamma=0.1)
     return recipe
 

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import ModelError, UpscaleError, UsageError
 from ..hub.weights import read_weights
-from ..models import ModelSpec
+from ..models import ModelSpec, get_spec
 from ..models.registry import build_model, make_config
 
 
@@ -36,10 +36,11 @@ class InitReport:
 def init_from_file(net: nn.Module, spec: ModelSpec, net_scale: int, path: Path) -> InitReport:
     """Load what fits of ``path`` into ``net`` (in place: the trainer owns this network)."""
     state, meta = read_weights(path)
-    if meta.get("arch") != spec.name:
-        raise UsageError(f"--init {path}: weights of {meta.get('arch')!r}, not {spec.name!r}")
+    accepted = (spec.name, spec.starts_from) if spec.starts_from else (spec.name,)
+    if meta.get("arch") not in accepted:
+        raise UsageError(f"--init {path}: weights of {meta.get('arch')!r}, not {' or '.join(map(repr, accepted))}")
     own = net.state_dict()
-    source_layers = _layer_types(spec, meta, path)
+    source_layers = _layer_types(get_spec(meta["arch"]), meta, path)
     other_scale = not spec.multi_scale and meta.get("scale") != net_scale
     loaded, fresh = [], []
     for key, value in own.items():

@@ -104,7 +104,7 @@ class Run:
         self.module = self._wrap(training_module(self.recipe, self.net))
         self.optimizer = make_optimizer(self.recipe, self.net)
         self.scaler = torch.amp.GradScaler(enabled=self.mode.autocast is torch.float16)
-        self.adversary = self._adversary() if self.cfg.gan else None
+        self.adversary = self._adversary() if self.recipe.adversarial is not None else None
         if state is not None:
             self.load(state)
         self.average = self._average(state)
@@ -143,11 +143,11 @@ class Run:
 
     def _adversary(self) -> Adversary:
         if self.init_meta is None:
-            raise UsageError("--gan starts from the MSE-trained generator: pass --init WEIGHTS")
+            first = f"{self.spec.starts_from}'s" if self.spec.starts_from else "its first phase's"
+            raise UsageError(f"{self.spec.name} trains from {first} weights: pass --init WEIGHTS")
         if self.mode.autocast is torch.float16:
-            raise UsageError("--gan runs in bf16 or fp32, not fp16")
-        adv = self.recipe.adversarial
-        return Adversary(self.spec, adv, self.device, self._wrap, self.cfg.vgg_weights)
+            raise UsageError(f"{self.spec.name}'s adversarial training runs in bf16 or fp32, not fp16")
+        return Adversary(self.spec, self.recipe, self.device, self._wrap, self.cfg.vgg_weights)
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if self.mode.channels_last:
@@ -420,9 +420,7 @@ def _train(cfg: TrainConfig, progress: ProgressFn, log: LogFn) -> TrainResult:
 
 def export_weights(run: Run, folder: Path) -> Path:
     """The inference weights (the best validated ones if validation ran) with their metadata."""
-    # A generator that has a discriminator but was trained without it is the MSE variant.
-    variant = "mse" if run.spec.discriminator is not None and run.adversary is None else None
-    target = folder / weights_filename(run.spec, run.cfg.scale, variant)
+    target = folder / weights_filename(run.spec, run.cfg.scale)
     best = run.cfg.out / "best.safetensors"
     if best.is_file():
         write_bytes_atomic(target, best.read_bytes())
