@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -162,6 +163,12 @@ def test_srgan_adversarial_phase_from_srresnet(one_image, tmp_path):
     assert meta["init"]["file"] == "srresnet_x2.safetensors"
     state = torch.load(tmp_path / "gan" / "last.pt", weights_only=True)
     assert state["adversary"]["variant"] == "srgan-mse" and "disc" in state["adversary"]
+    # Resumed without --init: the checkpoint holds the weights, and the export still names its start.
+    # (The same --steps: SRGAN's step schedule divides the rate by 10 half way through them.)
+    (tmp_path / "w" / "srgan_x2.safetensors").unlink()
+    train(dataclasses.replace(gan, init=None, resume=True))
+    _, meta = read_weights(tmp_path / "w" / "srgan_x2.safetensors")
+    assert meta["steps"] == 4 and meta["init"]["file"] == "srresnet_x2.safetensors"
 
 
 def test_srgan_needs_srresnets_weights(one_image, tmp_path):

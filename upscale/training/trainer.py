@@ -71,6 +71,9 @@ class Run:
         self.step, self.best_psnr, self.best_step = 0, None, None
         self.last_psnr: Optional[float] = None
         self.last_val_step: Optional[int] = None
+        if self.recipe.adversarial is not None and cfg.init is None and not cfg.resume:
+            first = f"{self.spec.starts_from}'s" if self.spec.starts_from else "its first phase's"
+            raise UsageError(f"{self.spec.name} trains from {first} weights: pass --init WEIGHTS")
         self.init_meta = self._load_init(cfg.init) if cfg.init else None
         warn = (lambda m: log({"warning": m})) if self.dist.main else (lambda m: None)
         self.files = find_training_files(cfg.data, warn=warn)
@@ -142,9 +145,6 @@ class Run:
                 "scale": report.scale, "fresh": list(report.fresh)}
 
     def _adversary(self) -> Adversary:
-        if self.init_meta is None:
-            first = f"{self.spec.starts_from}'s" if self.spec.starts_from else "its first phase's"
-            raise UsageError(f"{self.spec.name} trains from {first} weights: pass --init WEIGHTS")
         if self.mode.autocast is torch.float16:
             raise UsageError(f"{self.spec.name}'s adversarial training runs in bf16 or fp32, not fp16")
         return Adversary(self.spec, self.recipe, self.device, self._wrap, self.cfg.vgg_weights)
@@ -239,6 +239,7 @@ class Run:
             "mode": {"precision": self.mode.precision.value, "channels_last": self.mode.channels_last},
             "adversary": self.adversary.state() if self.adversary else None,
             "ema": self.average.state() if self.average else None,
+            "init": self.init_meta,  # what the run started from, for the exported metadata after a resume
         }
 
     def check_resumable(self, state: dict[str, Any]) -> None:
@@ -268,6 +269,7 @@ class Run:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.step, self.best_psnr, self.best_step = state["step"], state["best_psnr"], state["best_step"]
+        self.init_meta = state.get("init", self.init_meta)  # checkpoints before 2026-12-07 did not keep it
         restore_rng(state["rng"])
         if self.adversary is not None:
             self.adversary.load(state["adversary"])
