@@ -68,7 +68,7 @@ print(json.dumps(worst))
 
 def test_the_first_parallel_vector_math_of_a_process_is_accurate() -> None:
     """machine.settle_vector_math: without it, a fresh process's first parallel ``tanh`` came
-    back up to 5e-5 (about 800 float32 ulps) off in the worker's share in 11 of 40 processes
+    back up to 5e-5 (about 440 float32 ulps) off in the worker's share in 11 of 40 processes
     on an idle 2-core AMX Xeon (pytorch/pytorch#188792). A race: it shows only when the two
     threads start together, so each check is its own fresh process, and a busy machine
     may not show it at all (nor one thread: setting the count first hid it too, so the

@@ -32,8 +32,6 @@ class Adversary:
     ) -> None:
         if spec.discriminator is None:
             raise ModelError(f"{spec.name}'s recipe is adversarial, but its module registers no discriminator")
-        if recipe.adversarial is None:
-            raise ModelError(f"{spec.name}'s recipe has no adversarial phase")
         self.weight = recipe.adversarial.adversarial_weight
         self.disc_net = spec.discriminator().to(device)
         self.disc = wrap(self.disc_net)

@@ -72,8 +72,8 @@ class Run:
         self.last_psnr: Optional[float] = None
         self.last_val_step: Optional[int] = None
         if self.recipe.adversarial is not None and cfg.init is None and not cfg.resume:
-            first = f"{self.spec.starts_from}'s" if self.spec.starts_from else "its first phase's"
-            raise UsageError(f"{self.spec.name} trains from {first} weights: pass --init WEIGHTS")
+            start = self.spec.starts_from or self.spec.name
+            raise UsageError(f"{self.spec.name} trains from {start}'s weights: pass --init WEIGHTS")
         self.init_meta = self._load_init(cfg.init) if cfg.init else None
         warn = (lambda m: log({"warning": m})) if self.dist.main else (lambda m: None)
         self.files = find_training_files(cfg.data, warn=warn)
