@@ -183,6 +183,32 @@ def test_srgan_needs_srresnets_weights(one_image, tmp_path):
         train(tiny_config("srgan", data, tmp_path / "c", init=other))
 
 
+def test_bench_times_srgans_whole_adversarial_step():
+    # The same generator at the same batch: SRGAN's step adds the discriminator's two
+    # updates, so it counts more work than SRResNet's supervised step.
+    from upscale.reports.train_bench import bench_train_step
+
+    rows = {name: bench_train_step(name, 4, device="cpu", precision=Precision.FP32, batch=1, patch=12, runs=1)
+            for name in ("srresnet", "srgan")}
+    assert rows["srgan"].step_tflop > 1.5 * rows["srresnet"].step_tflop
+
+
+def test_auto_precision_on_a_gpu_keeps_fp16_from_an_adversarial_step(monkeypatch):
+    from upscale.training.adversarial import Adversary
+    from upscale.training.precision import choose_mode
+    from upscale.training.recipes import recipe_for
+
+    never = lambda mode: pytest.fail("a GPU's mode is not chosen by timing")  # noqa: E731
+    cuda = torch.device("cuda")
+    assert choose_mode(Precision.AUTO, cuda, never)[0].precision is Precision.FP16
+    for has_bf16, expected in ((True, Precision.BF16), (False, Precision.FP32)):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: has_bf16)
+        assert choose_mode(Precision.AUTO, cuda, never, fp16=False)[0].precision is expected
+    # Asked for explicitly, fp16 is refused where the step is built (trainer and bench alike).
+    with pytest.raises(UsageError, match="bf16 or fp32, not fp16"):
+        Adversary(get_spec("srgan"), recipe_for("srgan"), torch.device("cpu"), torch.float16, lambda m: m, None)
+
+
 def test_vgg54_content_loss_from_a_local_file(tmp_path):
     from upscale.training.vgg import VGG54, find_vgg_weights, load_vgg54
 

@@ -83,12 +83,13 @@ def bench_train_step(
         x, y, _ = data.batch(step_indices(t, recipe.batch))
         cut.append(time.perf_counter() - start)
     batch_seconds = statistics.median(cut[1:])
-    mode, _ = choose_mode(Precision(precision), dev, lambda m: min(time_steps(recipe, net, m, x, y, dev, 2)))
+    mode, _ = choose_mode(Precision(precision), dev, lambda m: min(time_steps(spec, recipe, net, m, x, y, dev, 2)),
+                          fp16=recipe.adversarial is None)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    step = statistics.median(time_steps(recipe, net, mode, x, y, dev, runs))
+    step = statistics.median(time_steps(spec, recipe, net, mode, x, y, dev, runs))
     with FlopCounterMode(display=False) as counter:
-        time_steps(recipe, net, mode, x, y, dev, 0)  # the warm-up step alone, counted
+        time_steps(spec, recipe, net, mode, x, y, dev, 0)  # the warm-up step alone, counted
     flops = float(counter.get_total_flops())
     dtype = mode.autocast or torch.float32
     peak = (peaks or {}).get(dtype) or conv_peak_tflops(dev, dtype)

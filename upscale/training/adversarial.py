@@ -27,11 +27,15 @@ class Adversary:
         spec: ModelSpec,
         recipe: Recipe,
         device: torch.device,
+        autocast: Optional[torch.dtype],
         wrap: Callable[[nn.Module], nn.Module],
         vgg_weights: Optional[Path],
     ) -> None:
         if spec.discriminator is None:
             raise ModelError(f"{spec.name}'s recipe is adversarial, but its module registers no discriminator")
+        if autocast is torch.float16:  # two losses, two optimisers and no gradient scaler
+            raise UsageError(f"{spec.name}'s adversarial training runs in bf16 or fp32, not fp16")
+        self.autocast = autocast
         self.weight = recipe.adversarial.adversarial_weight
         self.disc_net = spec.discriminator().to(device)
         self.disc = wrap(self.disc_net)
@@ -47,11 +51,11 @@ class Adversary:
         return F.mse_loss(self.vgg(sr), self.vgg(hr))
 
     def step(self, generator: nn.Module, g_optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor,
-             autocast: Optional[torch.dtype], lr: float) -> dict[str, float]:
+             lr: float) -> dict[str, float]:
         """One discriminator and one generator update; returns both losses."""
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        amp = dict(device_type=x.device.type, dtype=autocast, enabled=autocast is not None)
+        amp = dict(device_type=x.device.type, dtype=self.autocast, enabled=self.autocast is not None)
         n = y.shape[0]
         real, fake = torch.ones(n, 1, device=y.device), torch.zeros(n, 1, device=y.device)
         with torch.autocast(**amp):

@@ -57,18 +57,22 @@ def fixed_mode(precision: Precision, device: torch.device) -> StepMode:
 
 
 def choose_mode(
-    requested: Precision, device: torch.device, time_step: Callable[[StepMode], float]
+    requested: Precision, device: torch.device, time_step: Callable[[StepMode], float], fp16: bool = True,
 ) -> tuple[StepMode, dict[str, float]]:
     """The mode to train in, and the seconds per step measured for each candidate.
 
-    ``auto``: fp16 on CUDA (with a gradient scaler, as before); on a CPU with bf16,
-    the faster of fp32 and bf16 by ``time_step``, bf16 only with a clear margin; fp32
-    on any other CPU.
+    ``auto``: fp16 on CUDA (with a gradient scaler, as before), or bf16 where the step
+    cannot take fp16 (``fp16`` False: an adversarial step has no scaler) and the GPU
+    has bf16, else fp32; on a CPU with bf16, the faster of fp32 and bf16 by
+    ``time_step``, bf16 only with a clear margin; fp32 on any other CPU.
     """
     if requested is not Precision.AUTO:
         return fixed_mode(requested, device), {}
     if device.type != "cpu":
-        return fixed_mode(Precision.FP16, device), {}
+        if fp16:
+            return fixed_mode(Precision.FP16, device), {}
+        bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return fixed_mode(Precision.BF16 if bf16 else Precision.FP32, device), {}
     fp32 = fixed_mode(Precision.FP32, device)
     if not cpu_has_bf16():
         return fp32, {}

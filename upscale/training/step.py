@@ -10,6 +10,8 @@ import torch
 from torch import nn
 
 from ..imaging.layout import channels_last, channels_last_module
+from ..models import ModelSpec
+from .adversarial import Adversary
 from .losses import supervised_loss, training_module
 from .precision import StepMode
 from .recipes import Clip, Recipe
@@ -58,13 +60,14 @@ def make_optimizer(recipe: Recipe, net: nn.Module) -> torch.optim.Optimizer:
 
 
 def time_steps(
-    recipe: Recipe, net: nn.Module, mode: StepMode, x: torch.Tensor, y: torch.Tensor, device: torch.device,
-    steps: int,
+    spec: ModelSpec, recipe: Recipe, net: nn.Module, mode: StepMode, x: torch.Tensor, y: torch.Tensor,
+    device: torch.device, steps: int,
 ) -> list[float]:
     """Seconds of each of ``steps`` optimiser steps in ``mode`` after a warm-up.
 
-    Runs on a copy of ``net`` with its own optimiser, so the caller's network, its
-    optimiser and the random state are untouched.
+    An adversarial recipe's step is the whole of it, discriminator update included, as
+    ``upscale train`` runs it. Runs on copies with their own optimisers, so the caller's
+    network, its optimiser and the random state are untouched.
     """
     net = copy.deepcopy(net).to(device)
     if mode.channels_last:
@@ -72,12 +75,19 @@ def time_steps(
     module = training_module(recipe, net)
     optimizer = make_optimizer(recipe, net)
     scaler = torch.amp.GradScaler(enabled=mode.autocast is torch.float16)
+    adversary = None
+    if recipe.adversarial is not None:
+        wrap = channels_last_module if mode.channels_last else (lambda m: m)
+        adversary = Adversary(spec, recipe, device, mode.autocast, wrap, vgg_weights=None)
     x, y = x.to(device), y.to(device)
     x = channels_last(x) if mode.channels_last else x
     times = []
     for i in range(steps + 1):  # the first is a warm-up: allocator, oneDNN/cuDNN kernel choice
         start = time.perf_counter()
-        supervised_update(recipe, module, net, optimizer, scaler, mode.autocast, x, y, recipe.lr, 0)
+        if adversary is not None:
+            adversary.step(module, optimizer, x, y, recipe.lr)
+        else:
+            supervised_update(recipe, module, net, optimizer, scaler, mode.autocast, x, y, recipe.lr, 0)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if i:

@@ -98,7 +98,8 @@ class Run:
         if saved and self.cfg.precision is Precision.AUTO:
             self.mode, timings = StepMode(Precision(saved["precision"]), bool(saved["channels_last"])), {}
         else:
-            self.mode, timings = choose_mode(self.cfg.precision, self.device, self.time_step)
+            self.mode, timings = choose_mode(self.cfg.precision, self.device, self.time_step,
+                                             fp16=self.recipe.adversarial is None)
             self.mode = distributed.agree(self.dist, self.mode)  # every rank steps the same way
         if timings:
             self.log({"precision": str(self.mode), **{f"s_per_step_{k.replace(' ', '_')}": v for k, v in timings.items()}})
@@ -135,7 +136,7 @@ class Run:
     def time_step(self, mode: StepMode) -> float:
         """Seconds per optimiser step of this run in ``mode`` (on copies: the run is untouched)."""
         x, y, _ = self.dataset.batch(range(self.recipe.batch))
-        return min(time_steps(self.recipe, self.net, mode, x, y, self.device, steps=2))
+        return min(time_steps(self.spec, self.recipe, self.net, mode, x, y, self.device, steps=2))
 
     def _load_init(self, path: Path) -> dict:
         report = init_from_file(self.net, self.spec, self.net_scale, path)
@@ -145,9 +146,7 @@ class Run:
                 "scale": report.scale, "fresh": list(report.fresh)}
 
     def _adversary(self) -> Adversary:
-        if self.mode.autocast is torch.float16:
-            raise UsageError(f"{self.spec.name}'s adversarial training runs in bf16 or fp32, not fp16")
-        return Adversary(self.spec, self.recipe, self.device, self._wrap, self.cfg.vgg_weights)
+        return Adversary(self.spec, self.recipe, self.device, self.mode.autocast, self._wrap, self.cfg.vgg_weights)
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if self.mode.channels_last:
@@ -180,7 +179,7 @@ class Run:
         y = y.to(self.device, non_blocking=True)
         autocast = self.mode.autocast
         if self.adversary is not None:
-            values = self.adversary.step(self.module, self.optimizer, x, y, autocast, lr)
+            values = self.adversary.step(self.module, self.optimizer, x, y, lr)
         else:
             values = {"loss": supervised_update(
                 self.recipe, self.module, self.net, self.optimizer, self.scaler, autocast, x, y, lr, self.step
