@@ -188,6 +188,7 @@ def fast_form(command: str, fields: dict[str, str]) -> str:
 # Commands that run the project's own shipped weights (the others get a small copy of a few).
 REAL_WEIGHTS = {
     "upscale photo.jpg --model rdn -x 4",
+    "upscale eval --model lapsrn --set Set14",  # the second command of the tool's own description
     RDN_COMPARISON,
     RDN_COMPARISON_X3,
 }
