@@ -191,6 +191,17 @@ def test_bench_times_srgans_whole_adversarial_step():
     rows = {name: bench_train_step(name, 4, device="cpu", precision=Precision.FP32, batch=1, patch=12, runs=1)
             for name in ("srresnet", "srgan")}
     assert rows["srgan"].step_tflop > 1.5 * rows["srresnet"].step_tflop
+    # Timing it (as --precision auto does before a run) leaves the run's random state as it was.
+    from upscale.models import create_model
+    from upscale.training.precision import StepMode
+    from upscale.training.recipes import recipe_for
+    from upscale.training.step import time_steps
+
+    net, x, y = create_model("srgan", 4), torch.rand(1, 3, 6, 6), torch.rand(1, 3, 24, 24)
+    before = torch.random.get_rng_state()
+    time_steps(get_spec("srgan"), recipe_for("srgan"), net, StepMode(Precision.FP32, False), x, y,
+               torch.device("cpu"), 0)
+    assert torch.equal(before, torch.random.get_rng_state())
 
 
 def test_auto_precision_on_a_gpu_keeps_fp16_from_an_adversarial_step(monkeypatch):

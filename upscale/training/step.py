@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -61,12 +62,13 @@ def make_optimizer(recipe: Recipe, net: nn.Module) -> torch.optim.Optimizer:
 
 def time_steps(
     spec: ModelSpec, recipe: Recipe, net: nn.Module, mode: StepMode, x: torch.Tensor, y: torch.Tensor,
-    device: torch.device, steps: int,
+    device: torch.device, steps: int, vgg_weights: Optional[Path] = None,
 ) -> list[float]:
     """Seconds of each of ``steps`` optimiser steps in ``mode`` after a warm-up.
 
     An adversarial recipe's step is the whole of it, discriminator update included, as
-    ``upscale train`` runs it. Runs on copies with their own optimisers, so the caller's
+    ``upscale train`` runs it (with the VGG19 file ``vgg_weights``, or the one found where
+    ``upscale train`` looks). Runs on copies with their own optimisers, so the caller's
     network, its optimiser and the random state are untouched.
     """
     net = copy.deepcopy(net).to(device)
@@ -78,7 +80,8 @@ def time_steps(
     adversary = None
     if recipe.adversarial is not None:
         wrap = channels_last_module if mode.channels_last else (lambda m: m)
-        adversary = Adversary(spec, recipe, device, mode.autocast, wrap, vgg_weights=None)
+        with torch.random.fork_rng(devices=[]):  # the discriminator's init draws from the CPU generator
+            adversary = Adversary(spec, recipe, device, mode.autocast, wrap, vgg_weights)
     x, y = x.to(device), y.to(device)
     x = channels_last(x) if mode.channels_last else x
     times = []

@@ -136,7 +136,8 @@ class Run:
     def time_step(self, mode: StepMode) -> float:
         """Seconds per optimiser step of this run in ``mode`` (on copies: the run is untouched)."""
         x, y, _ = self.dataset.batch(range(self.recipe.batch))
-        return min(time_steps(self.spec, self.recipe, self.net, mode, x, y, self.device, steps=2))
+        return min(time_steps(self.spec, self.recipe, self.net, mode, x, y, self.device, steps=2,
+                              vgg_weights=self.cfg.vgg_weights))
 
     def _load_init(self, path: Path) -> dict:
         report = init_from_file(self.net, self.spec, self.net_scale, path)
