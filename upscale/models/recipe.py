@@ -77,3 +77,8 @@ class Recipe:
     zero_output: bool = False
     adversarial: Optional[AdversarialRecipe] = None
     notes: str = ""
+
+    @property
+    def takes_fp16(self) -> bool:
+        """Whether its step can run under fp16 autocast: the adversarial step has no gradient scaler."""
+        return self.adversarial is None

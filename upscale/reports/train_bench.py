@@ -84,7 +84,7 @@ def bench_train_step(
         cut.append(time.perf_counter() - start)
     batch_seconds = statistics.median(cut[1:])
     mode, _ = choose_mode(Precision(precision), dev, lambda m: min(time_steps(spec, recipe, net, m, x, y, dev, 2)),
-                          fp16=recipe.adversarial is None)
+                          fp16=recipe.takes_fp16)
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
     step = statistics.median(time_steps(spec, recipe, net, mode, x, y, dev, runs))

@@ -33,7 +33,7 @@ class Adversary:
     ) -> None:
         if spec.discriminator is None:
             raise ModelError(f"{spec.name}'s recipe is adversarial, but its module registers no discriminator")
-        if autocast is torch.float16:  # two losses, two optimisers and no gradient scaler
+        if autocast is torch.float16 and not recipe.takes_fp16:
             raise UsageError(f"{spec.name}'s adversarial training runs in bf16 or fp32, not fp16")
         self.autocast = autocast
         self.weight = recipe.adversarial.adversarial_weight

@@ -62,7 +62,7 @@ def choose_mode(
     """The mode to train in, and the seconds per step measured for each candidate.
 
     ``auto``: fp16 on CUDA (with a gradient scaler, as before), or bf16 where the step
-    cannot take fp16 (``fp16`` False: an adversarial step has no scaler) and the GPU
+    cannot take fp16 (``fp16`` False: ``Recipe.takes_fp16``) and the GPU
     has bf16, else fp32; on a CPU with bf16, the faster of fp32 and bf16 by
     ``time_step``, bf16 only with a clear margin; fp32 on any other CPU.
     """

@@ -99,7 +99,7 @@ class Run:
             self.mode, timings = StepMode(Precision(saved["precision"]), bool(saved["channels_last"])), {}
         else:
             self.mode, timings = choose_mode(self.cfg.precision, self.device, self.time_step,
-                                             fp16=self.recipe.adversarial is None)
+                                             fp16=self.recipe.takes_fp16)
             self.mode = distributed.agree(self.dist, self.mode)  # every rank steps the same way
         if timings:
             self.log({"precision": str(self.mode), **{f"s_per_step_{k.replace(' ', '_')}": v for k, v in timings.items()}})
