@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError
 from ..imaging.image_io import read_image, write_png
-from ..reports.compare import compare_methods, comparison_strip, restorer
+from ..reports.compare import compare_methods, comparison_sheet, restorer
 from .app import VersionFlag, command
 from .console import out_console
 from .options import ScaleOption, parse_names, parse_scales
@@ -38,12 +38,16 @@ def compare_command(  # keyword-only, so the required IMAGE and --out may follow
         Optional[str], typer.Option("--crop", help="X,Y,WIDTH,HEIGHT in HR pixels (default: a centre crop).")
     ] = None,
     weights: Annotated[Optional[Path], typer.Option("--weights", "-w", help="Weights file (one network).")] = None,
+    columns: Annotated[
+        Optional[int],
+        typer.Option("--columns", min=1, help="Panels per row (default: one row up to 7, else balanced rows)."),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the comparison PNG.")],
 ) -> None:
     """Restore a degraded image with several models, side by side.
 
     IMAGE is degraded with the MATLAB bicubic, restored with each method, and
-    the crops are shown side by side.
+    the crops are shown side by side, in rows when there are many.
     """
     (factor,) = parse_scales(scale)[:1]
     names = parse_names(models)
@@ -54,7 +58,7 @@ def compare_command(  # keyword-only, so the required IMAGE and --out may follow
         raise UsageError("--weights needs exactly one network in --models")
     methods = [(n, restorer(n, factor, weights)) for n in names]
     panels, outputs = compare_methods(read_image(image), factor, methods, parse_box(crop) if crop else None)
-    write_png(out, comparison_strip(panels))
+    write_png(out, comparison_sheet(panels, columns=columns))
     for name, _, psnr, ssim in outputs:
         out_console.print(f"{name}: {psnr:.2f} dB / {ssim:.4f}")
     out_console.print(f"wrote {out}")

@@ -30,23 +30,39 @@ def crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return image[max(top, 0) : top + height, max(left, 0) : left + width]
 
 
-def comparison_strip(panels: Sequence[Panel], zoom: int = 2, gap: int = 4) -> Image.Image:
-    """Panels side by side, each enlarged by nearest-neighbour ``zoom``, captioned below."""
+# Past this many panels a single row shrinks each crop to a sliver where a README or a
+# slide scales the picture to its width, so longer comparisons wrap into balanced rows.
+MAX_COLUMNS = 7
+
+
+def sheet_columns(count: int, columns: Optional[int] = None) -> int:
+    """Panels per row: ``columns`` if given, else the fewest balanced rows of at most MAX_COLUMNS."""
+    if columns is not None:
+        return max(1, min(columns, count))
+    rows = -(-count // MAX_COLUMNS)
+    return -(-count // rows)
+
+
+def comparison_sheet(
+    panels: Sequence[Panel], zoom: int = 2, gap: int = 4, columns: Optional[int] = None
+) -> Image.Image:
+    """Panels in rows, each enlarged by nearest-neighbour ``zoom`` and captioned below."""
     tiles = [Image.fromarray(p.image).convert("RGB") for p in panels]
     tiles = [t.resize((t.width * zoom, t.height * zoom), Image.Resampling.NEAREST) for t in tiles]
     font = ImageFont.load_default(size=14)
     caption = 36
-    width = sum(t.width for t in tiles) + gap * (len(tiles) + 1)
-    height = max(t.height for t in tiles) + caption + 2 * gap
-    sheet = Image.new("RGB", (width, height), (255, 255, 255))
+    per_row = sheet_columns(len(tiles), columns)
+    cell_w = max(t.width for t in tiles) + gap
+    cell_h = max(t.height for t in tiles) + caption + gap
+    rows = -(-len(tiles) // per_row)
+    sheet = Image.new("RGB", (per_row * cell_w + gap, rows * cell_h + gap), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
-    x = gap
-    for panel, tile in zip(panels, tiles):
-        sheet.paste(tile, (x, gap))
-        draw.text((x, tile.height + gap + 2), panel.label, fill=(0, 0, 0), font=font)
+    for i, (panel, tile) in enumerate(zip(panels, tiles)):
+        x, y = gap + (i % per_row) * cell_w, gap + (i // per_row) * cell_h
+        sheet.paste(tile, (x, y))
+        draw.text((x, y + tile.height + 2), panel.label, fill=(0, 0, 0), font=font)
         if panel.psnr is not None:
-            draw.text((x, tile.height + gap + 18), f"{panel.psnr:.2f} dB", fill=(90, 90, 90), font=font)
-        x += tile.width + gap
+            draw.text((x, y + tile.height + 18), f"{panel.psnr:.2f} dB", fill=(90, 90, 90), font=font)
     return sheet
 
 

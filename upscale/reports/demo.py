@@ -12,7 +12,7 @@ from ..hub.choice import shipped_models
 from ..imaging.image_io import write_png
 from ..imaging.resize import matlab_imresize
 from ..imaging.synthetic import demo_image
-from .compare import compare_methods, comparison_strip, restorer
+from .compare import compare_methods, comparison_sheet, restorer
 
 
 @dataclass(frozen=True)
@@ -55,5 +55,5 @@ def run_demo(out_dir: Path, scale: int = 4, size: int = 256) -> DemoResult:
         write_png(path, Image.fromarray(sr))
         scores.append(DemoScore(name, p, s, path))
     comparison_path = out_dir / "comparison.png"
-    write_png(comparison_path, comparison_strip(panels))
+    write_png(comparison_path, comparison_sheet(panels))
     return DemoResult(scale, hr_path, lr_path, comparison_path, tuple(scores))
