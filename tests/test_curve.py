@@ -44,6 +44,16 @@ def test_a_run_log_gives_its_points_by_step_and_a_resumed_call_replaces_a_step(t
     assert curve.points == ((250, 33.6), (500, 34.5), (750, 35.1))
 
 
+def test_a_branch_from_a_file_of_its_scale_is_drawn_on_from_that_files_step(tmp_path):
+    for name, scale in (("same", 2), ("other", 4)):
+        run = _run(tmp_path / name)
+        lines = (run / "log.jsonl").read_text().splitlines()
+        start = json.loads(lines[0]) | {"init": {"file": "x.safetensors", "steps": 1000, "scale": scale}}
+        (run / "log.jsonl").write_text("\n".join([json.dumps(start)] + lines[1:]) + "\n")
+    assert _one_curve(tmp_path / "same").points == ((1250, 33.6), (1500, 34.4))
+    assert _one_curve(tmp_path / "other").points == ((250, 33.6), (500, 34.4))  # a fine-tune from x4
+
+
 def test_a_folder_without_a_log_or_without_validations_is_refused(tmp_path):
     with pytest.raises(UsageError, match="run folder"):
         _one_curve(tmp_path)

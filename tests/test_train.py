@@ -462,8 +462,12 @@ def test_init_same_scale_continues_a_run_whose_state_was_lost(one_image, tmp_pat
     logs = []
     train(tiny_config("fsrcnn", data, tmp_path / "b", steps=1, init=tmp_path / "w" / "fsrcnn_x2.safetensors"),
           log=logs.append)
-    (record,) = [r for r in logs if "init" in r]
+    (record,) = [r for r in logs if "loaded" in r]
     assert record["fresh"] == [] and record["unused"] == [] and record["loaded"] > 0
+    # The run folder's own log says what it started from, so its curve can follow its source's.
+    start = json.loads((tmp_path / "b" / "log.jsonl").read_text().splitlines()[0])
+    assert start["event"] == "start" and start["init"]["file"] == "fsrcnn_x2.safetensors"
+    assert start["init"]["steps"] == 3 and start["init"]["scale"] == 2
 
 
 def test_parse_duration():

@@ -52,14 +52,26 @@ class Line:
 _PER_SCALE = "val_psnr_x"
 
 
+def _continued_from(start: dict, scale: int) -> int:
+    """Steps already behind a run's first step: those of the file it started from with
+    ``--init`` at its own scale, so a branch is drawn on from its source, not over it. A
+    fine-tune from another scale starts at 0: its curve is on another panel, and its
+    source's steps trained another task."""
+    init = start.get("init")
+    if isinstance(init, dict) and init.get("scale") == scale and isinstance(init.get("steps"), int):
+        return init["steps"]
+    return 0
+
+
 def read_curves(run: Path) -> list[Curve]:
     """The validation curves of a run folder: one, or a multi-scale run's one per scale (the
     live weights are logged as a mean only, so not drawn there). A later call's point for a
-    step replaces an earlier one."""
+    step replaces an earlier one. A run started with ``--init`` from a file of its own scale
+    is drawn from that file's step on (logs from before 2026-12-07 did not record it)."""
     path = run / LOG_NAME
     if not path.is_file():
         raise UsageError(f"{run}: no {LOG_NAME} here; give a run folder (the --out of upscale train)")
-    model, scale, val_set, points, live = "", 0, "", {}, {}
+    model, scale, val_set, points, live, offset = "", 0, "", {}, {}, 0
     by_scale: dict[int, dict[int, float]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
@@ -68,8 +80,9 @@ def read_curves(run: Path) -> list[Curve]:
             continue  # a line cut short by a killed run
         if record.get("event") == "start" and not model:
             model, scale = str(record.get("model", "")), int(record.get("scale", 0))
+            offset = _continued_from(record, scale)
         if "val_psnr" in record and math.isfinite(record["val_psnr"]):
-            step = int(record["step"])
+            step = int(record["step"]) + offset
             points[step] = float(record["val_psnr"])
             val_set = str(record.get("val_set", val_set))
             if math.isfinite(record.get("val_psnr_live", math.nan)):
