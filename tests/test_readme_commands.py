@@ -75,17 +75,21 @@ EXTRA = {
     "upscale train --model fsrcnn -x 3 --data DIR --init ~/runs/export/fsrcnn_x3.safetensors --out ~/runs/fsrcnn_x3b": [
         "--steps", "4"],
 }
-RDN_COMPARISON = ("upscale compare ../shared/datasets/test/Set14/zebra.png --models bicubic,srcnn,fsrcnn,espcn,rdn "
-                  "-x 4 --crop 400,120,128,128 -o weights/comparison_x4.png")
-RDN_COMPARISON_X3 = ("upscale compare ../shared/datasets/test/Set14/zebra.png --models bicubic,srcnn,fsrcnn,espcn,rdn "
-                     "-x 3 --crop 230,160,128,128 -o weights/comparison_x3.png")
+COMPARISON_X4 = ("upscale compare ../shared/datasets/test/Set14/zebra.png --models bicubic,srcnn,fsrcnn,espcn,vdsr,rdn "
+                 "-x 4 --crop 400,120,128,128 -o weights/comparison_x4.png")
+COMPARISON_X3 = ("upscale compare ../shared/datasets/test/Set14/zebra.png --models bicubic,srcnn,fsrcnn,espcn,vdsr,rdn "
+                 "-x 3 --crop 230,160,128,128 -o weights/comparison_x3.png")
+COMPARISON_X2 = ("upscale compare ../shared/datasets/test/Set14/ppt3.png --models bicubic,srcnn,fsrcnn,espcn,vdsr,lapsrn,rdn "
+                 "-x 2 --crop 30,240,128,90 -o weights/comparison_x2.png")
 # What the README says a command leaves behind, relative to the scenario's folder.
 LEAVES = {
-    RDN_COMPARISON: ["weights/comparison_x4.png"],
-    RDN_COMPARISON_X3: ["weights/comparison_x3.png"],
+    COMPARISON_X4: ["weights/comparison_x4.png"],
+    COMPARISON_X3: ["weights/comparison_x3.png"],
+    COMPARISON_X2: ["weights/comparison_x2.png"],
     "upscale photo.jpg -x 4": ["photo_fsrcnn_x4.jpg"],
     "upscale photo.jpg --model fsrcnn -x 4": ["photo_fsrcnn_x4.jpg"],
     "upscale photo.jpg --model rdn -x 4": ["photo_rdn_x4.jpg"],
+    "upscale photo.jpg --model vdsr -x 3": ["photo_vdsr_x3.jpg"],
     "upscale eval --model bicubic --set path/to/hr-images -x 2 --json": [],
     "upscale export --format onnx --model fsrcnn -x 3 -o fsrcnn_x3.onnx": ["fsrcnn_x3.onnx"],
     "upscale compare IMAGE --models bicubic,fsrcnn -x 4 --crop X,Y,W,H -o compare.png": ["compare.png"],
@@ -188,9 +192,11 @@ def fast_form(command: str, fields: dict[str, str]) -> str:
 # Commands that run the project's own shipped weights (the others get a small copy of a few).
 REAL_WEIGHTS = {
     "upscale photo.jpg --model rdn -x 4",
+    "upscale photo.jpg --model vdsr -x 3",  # one file for three scales
     "upscale eval --model lapsrn --set Set14",  # the second command of the tool's own description
-    RDN_COMPARISON,
-    RDN_COMPARISON_X3,
+    COMPARISON_X4,
+    COMPARISON_X3,
+    COMPARISON_X2,
 }
 
 # Commands that need bf16 kernels (AVX512-BF16 or AMX). CI machines differ: on one without
