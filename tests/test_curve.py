@@ -243,3 +243,23 @@ def test_the_command_draws_a_multi_scale_run_as_panels(cli, tmp_path):
     assert Image.open(out).size == (960, 3 * 540)
     for scale, psnr in ((2, 33.9), (3, 31.7), (4, 29.7)):
         assert f"vdsr x{scale} (vdsr): 2 validations, Set5 {psnr:.2f} dB at step 2,000" in result.stdout
+
+
+def test_two_bars_a_few_pixels_apart_over_a_flat_run_get_labels_that_do_not_overlap(tmp_path):
+    # A paper value and a shipped one 0.07 dB apart, a run flat just under both (LapSRN x4
+    # under RDN x4): beside each line there is no free place, and no label may cover another.
+    curve = _one_curve(_run(tmp_path / "run", points=((500, 28.5), (1000, 31.38), (8000, 31.40))))
+    lines = [Line("paper 31.54", 31.54), Line("best shipped x4: rdn 31.47", 31.47)]
+    image = np.asarray(curve_picture([curve], lines).convert("RGB")).astype(int)
+    boxes = []
+    for colour in LINE_COLOURS[:2]:
+        gy, gx = np.nonzero(np.abs(image - np.array(colour)).sum(axis=2) == 0)
+        rows = np.bincount(gy, minlength=image.shape[0])
+        text = rows[gy] < 100  # off the dashed line's own rows
+        assert text.sum() > 30, f"{colour}: no label drawn"
+        boxes.append((gx[text].min(), gy[text].min(), gx[text].max(), gy[text].max()))
+    (l0, t0, r0, b0), (l1, t1, r1, b1) = boxes
+    assert r0 < l1 or r1 < l0 or b0 < t1 or b1 < t0, f"the labels overlap: {boxes}"
+    # The run's line is drawn to its end: nothing is painted over it.
+    ys, xs = np.nonzero(np.abs(image - np.array(COLOURS[0])).sum(axis=2) == 0)
+    assert xs.max() >= image.shape[1] - 24 - 3

@@ -180,8 +180,8 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
     draw.text((x0, 14), title or f"{set_name} PSNR (dB, Y) during training", fill="black", font=font)
 
     # Reference lines, dashed, each labelled at its right end above it, else below it, else
-    # further left in 8-pixel steps: the first place that no curve runs through and no
-    # earlier label or line covers (a run ends near the bars it is measured against).
+    # further left in 8-pixel steps, else a row further off: the first place that no curve
+    # runs through and no earlier label or line covers (a run ends near its bars).
     # Each curve's pixels, its average's and its live weights', computed once: drawn below,
     # and kept clear by the labels and the legend.
     main_xy = [[at(step, psnr) for step, psnr in c.points] for c in curves]
@@ -190,17 +190,27 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
     # Every line's own strip is taken before any label is placed: a label set above its line
     # must not land on a later line drawn close over it (a paper value beside a shipped one).
     taken: list[Box] = [(x0, y - 2, x1, y + 2) for y in (at(0, line.value)[1] for line in lines)]
+    over_curves: list[tuple[tuple[tuple[tuple[float, float], str], Box], str, tuple[int, int, int]]] = []
     for i, line in enumerate(lines):
         colour = LINE_COLOURS[i % len(LINE_COLOURS)]
         _, y = at(0, line.value)
         for xs in range(int(x0), int(x1), 12):
             draw.line([(xs, y), (min(xs + 7, x1), y)], fill=colour, width=2)
-        places = [((x1 - 6 - d, y + dy), anchor) for d in range(0, int(x1 - x0) // 2, 8)
-                  for dy, anchor in ((-4, "rb"), (4, "rt"))]
-        (xy, anchor), box = first_clear((text_box(draw, line.label, small, p) for p in places), taken, paths) \
-            or text_box(draw, line.label, small, places[0])
-        draw.text(xy, line.label, fill=colour, font=small, anchor=anchor)
-        taken.append(box)
+        # Beside the line first; then a row further off each time (two bars a few pixels
+        # apart with a run flat just under them leave no place beside the line).
+        places = [((x1 - 6 - d, y + sign * (4 + 14 * row)), anchor) for row in range(4)
+                  for d in range(0, int(x1 - x0) // 2, 8) for sign, anchor in ((-1, "rb"), (1, "rt"))]
+        candidates = [text_box(draw, line.label, small, p) for p in places]
+        found = first_clear(candidates, taken, paths)
+        if found is None:
+            # Every place crosses a curve: the first clear of the other lines and labels,
+            # drawn over the curves on white, rather than one label over another.
+            found = first_clear(candidates, taken) or candidates[0]
+            over_curves.append((found, line.label, colour))
+        else:
+            draw.text(found[0][0], line.label, fill=colour, font=small, anchor=found[0][1])
+        left_edge, top_edge, right_edge, bottom_edge = found[1]
+        taken.append((left_edge - 8, top_edge, right_edge + 8, bottom_edge))  # a word's gap to the next label
 
     # Curves, with a dot at every validation and the last value written beside the last one;
     # the live weights of an averaged run first, lighter and thinner, under their average.
@@ -235,6 +245,9 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
             draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill="white")
         draw.text(xy_text, text, fill=colour, font=small, anchor=anchor)
         taken.append(box)
+    for ((xy, anchor), box), label, colour in over_curves:
+        draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill="white")
+        draw.text(xy, label, fill=colour, font=small, anchor=anchor)
     # The legend in the lower right, where a rising curve leaves room; else the first other
     # corner that no curve, line or label crosses (runs compared that end low).
     rows = list(reversed(legend))
