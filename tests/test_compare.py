@@ -38,7 +38,7 @@ def test_long_comparisons_wrap_into_balanced_rows():
     from upscale.reports.compare import Panel, comparison_sheet, sheet_columns
 
     assert [sheet_columns(n) for n in (1, 7, 8, 9, 14, 15)] == [1, 7, 4, 5, 7, 5]
-    assert sheet_columns(9, 3) == 3 and sheet_columns(2, 5) == 2
+    assert sheet_columns(9, 3) == 3 and sheet_columns(2, 5) == 2 and sheet_columns(0) == 1
     panels = [Panel(str(i), np.full((10, 12, 3), 20 * i, np.uint8), 30.0 + i) for i in range(9)]
     one_row = comparison_sheet(panels[:7])
     two_rows = comparison_sheet(panels)

@@ -37,6 +37,8 @@ MAX_COLUMNS = 7
 
 def sheet_columns(count: int, columns: Optional[int] = None) -> int:
     """Panels per row: ``columns`` if given, else the fewest balanced rows of at most MAX_COLUMNS."""
+    if count < 1:
+        return 1
     if columns is not None:
         return max(1, min(columns, count))
     rows = -(-count // MAX_COLUMNS)
