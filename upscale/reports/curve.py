@@ -208,7 +208,7 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
             found = first_clear(candidates, taken) or candidates[0]
             over_curves.append((found, line.label, colour))
         else:
-            draw.text(found[0][0], line.label, fill=colour, font=small, anchor=found[0][1])
+            write_text(draw, found, line.label, colour, small)
         left_edge, top_edge, right_edge, bottom_edge = found[1]
         taken.append((left_edge - 8, top_edge, right_edge + 8, bottom_edge))  # a word's gap to the next label
 
@@ -241,13 +241,11 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
         # Not the curves: its own ends right beside it.
         clear = first_clear((text_box(draw, text, small, p) for p in places), taken)
         (xy_text, anchor), box = clear or text_box(draw, text, small, places[0])
-        if clear is None:  # the curve itself runs through the lines and labels: a white backing
-            draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill="white")
-        draw.text(xy_text, text, fill=colour, font=small, anchor=anchor)
+        # No free place: the curve itself runs through the lines and labels, so a white backing.
+        write_text(draw, ((xy_text, anchor), box), text, colour, small, backed=clear is None)
         taken.append(box)
-    for ((xy, anchor), box), label, colour in over_curves:
-        draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill="white")
-        draw.text(xy, label, fill=colour, font=small, anchor=anchor)
+    for place, label, colour in over_curves:
+        write_text(draw, place, label, colour, small, backed=True)
     # The legend in the lower right, where a rising curve leaves room; else the first other
     # corner that no curve, line or label crosses (runs compared that end low).
     rows = list(reversed(legend))
@@ -266,6 +264,15 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
         x = x1 - 10 if side == "r" else x0 + 10
         draw.text((x, base - 18 * row), label, fill=colour, font=font, anchor=side + "b")
     return image
+
+
+def write_text(draw: ImageDraw.ImageDraw, place: tuple[tuple[tuple[float, float], str], Box], text: str,
+               colour: tuple[int, int, int], font: ImageFont.ImageFont, backed: bool = False) -> None:
+    """``text`` at a :func:`text_box` place; ``backed``: on a white box, over what is drawn there."""
+    (xy, anchor), box = place
+    if backed:
+        draw.rectangle([box[0] - 2, box[1] - 1, box[2] + 2, box[3] + 1], fill="white")
+    draw.text(xy, text, fill=colour, font=font, anchor=anchor)
 
 
 def lighter(colour: tuple[int, int, int]) -> tuple[int, int, int]:
