@@ -263,3 +263,17 @@ def test_two_bars_a_few_pixels_apart_over_a_flat_run_get_labels_that_do_not_over
     # The run's line is drawn to its end: nothing is painted over it.
     ys, xs = np.nonzero(np.abs(image - np.array(COLOURS[0])).sum(axis=2) == 0)
     assert xs.max() >= image.shape[1] - 24 - 3
+
+
+def test_a_short_early_runs_value_keeps_out_of_the_axis_labels(tmp_path):
+    # A run of two early validations beside one of 30,000 steps: right-aligned to its last
+    # point, as other values are, its text would reach into the y-axis' tick labels.
+    short = _one_curve(_run(tmp_path / "short", points=((500, 33.9), (1000, 34.2))))
+    long = _one_curve(_run(tmp_path / "long", points=tuple((s, 34.0 + s / 30000) for s in range(2000, 30001, 2000))))
+    pixels = np.asarray(curve_picture([short, long], [])).astype(int)
+    coloured = pixels.max(axis=2) - pixels.min(axis=2) > 40  # ticks and titles are black or grey
+    assert not coloured[:, :68].any(), "a curve's label reaches into the y-axis labels"
+    assert not coloured[-52:, :].any(), "a curve's label reaches into the x-axis labels"
+    # ... and it is written right of its last point (x 99) instead, in its curve's colour.
+    own = np.abs(pixels - np.array(COLOURS[0])).max(axis=2) < 60
+    assert own[:, 104:200].sum() > 40

@@ -190,6 +190,9 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
     # Every line's own strip is taken before any label is placed: a label set above its line
     # must not land on a later line drawn close over it (a paper value beside a shipped one).
     taken: list[Box] = [(x0, y - 2, x1, y + 2) for y in (at(0, line.value)[1] for line in lines)]
+    # The margins hold the title and the tick labels: no label of ours may reach into them
+    # (a short early run's last value, right-aligned to its point, ran into the y ticks).
+    taken += [(0, 0, width, y1), (0, 0, x0, height), (0, y0 + 1, width, height), (x1, 0, width, height)]
     over_curves: list[tuple[tuple[tuple[tuple[float, float], str], Box], str, tuple[int, int, int]]] = []
     for i, line in enumerate(lines):
         colour = LINE_COLOURS[i % len(LINE_COLOURS)]
@@ -237,7 +240,10 @@ def curve_picture(curves: Sequence[Curve], lines: Sequence[Line], title: Optiona
         # place that covers no reference line or label (a curve ending near reference lines).
         below = [((x - 6, y + 8 + d), "rt") for d in range(0, 64, 4)]
         above = [((x - 6, y - 8 - d), "rb") for d in range(0, 64, 4)]
-        places = below[:1] + above[:1] + below[1:] + above[1:]
+        # Left of the point first (a run ends at the right edge); right of it where the
+        # left would reach the axis' labels.
+        after = [((x + 6, y + sign * (8 + d)), anchor) for d in range(0, 64, 4) for sign, anchor in ((1, "lt"), (-1, "lb"))]
+        places = below[:1] + above[:1] + below[1:] + above[1:] + after
         # Not the curves: its own ends right beside it.
         clear = first_clear((text_box(draw, text, small, p) for p in places), taken)
         (xy_text, anchor), box = clear or text_box(draw, text, small, places[0])
