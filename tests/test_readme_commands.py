@@ -10,6 +10,7 @@ here fails the coverage test, so the README cannot show a command no test runs.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -178,6 +179,9 @@ def _workspace(tmp: Path, shared_set) -> dict[str, str]:
     for name in keep:
         shutil.copy(ROOT / "weights" / name, shipped / name)
     write_manifest({k: v for k, v in read_manifest(ROOT / "weights").items() if k in keep}, shipped)
+    # ... and their rows of the zoo record, so `zoo --models NAME` keeps them as the real one does.
+    record = json.loads((ROOT / "weights" / "ZOO.json").read_text(encoding="utf-8"))
+    (shipped / "ZOO.json").write_text(json.dumps({"rows": [r for r in record["rows"] if r["file"] in keep]}))
     return {"data": str(shared_set("Set5").parent), "peers": str(PEERS), "shipped": str(shipped)}
 
 
