@@ -29,6 +29,19 @@ def test_every_shipped_file_is_in_the_manifest():
     assert files == sorted(SHIPPED), "run 'upscale weights add' for new weights files"
 
 
+@pytest.mark.parametrize("set_name", ["Set5", "Set14"])
+def test_rdn_is_the_best_shipped_model_at_each_of_its_scales(set_name):
+    # The flagship's floor (issue 16): 22M parameters are worth shipping only above every
+    # smaller network we ship. A better small network waits until RDN trains past it.
+    scales = {key for e in SHIPPED.values() if e["arch"] == "rdn" for key in e["scores"]}
+    assert scales, "no RDN file is shipped"
+    for key in sorted(scales):
+        (rdn,) = [e["scores"][key][set_name]["psnr"] for e in SHIPPED.values() if e["arch"] == "rdn" and key in e["scores"]]
+        level = [(n, round(e["scores"][key][set_name]["psnr"], 3)) for n, e in SHIPPED.items()
+                 if e["arch"] != "rdn" and key in e["scores"] and e["scores"][key][set_name]["psnr"] >= rdn]
+        assert not level, f"{set_name} {key}: rdn {rdn:.3f} is not above {level}"
+
+
 @pytest.mark.parametrize("name", sorted(SHIPPED))
 def test_every_entry_records_its_precision_drift(name):
     # --precision auto on the CPU runs a file in bf16 only with this record (inference/precision.py);
