@@ -80,6 +80,8 @@ COMPARISON_X4 = ("upscale compare ../shared/datasets/test/Set14/zebra.png --mode
                  "-x 4 --crop 400,120,128,128 -o weights/comparison_x4.png")
 COMPARISON_X3 = ("upscale compare ../shared/datasets/test/Set14/zebra.png --models bicubic,srcnn,fsrcnn,espcn,vdsr,rdn "
                  "-x 3 --crop 230,160,128,128 -o weights/comparison_x3.png")
+COMPARISON_X8 = ("upscale compare ../shared/datasets/test/Set14/monarch.png --models bicubic,lapsrn -x 8 "
+                 "--crop 280,120,240,200 -o weights/comparison_x8.png")
 COMPARISON_X2 = ("upscale compare ../shared/datasets/test/Set14/ppt3.png --models bicubic,srcnn,fsrcnn,espcn,vdsr,lapsrn,rdn "
                  "-x 2 --crop 30,240,128,90 -o weights/comparison_x2.png")
 # What the README says a command leaves behind, relative to the scenario's folder.
@@ -87,6 +89,7 @@ LEAVES = {
     COMPARISON_X4: ["weights/comparison_x4.png"],
     COMPARISON_X3: ["weights/comparison_x3.png"],
     COMPARISON_X2: ["weights/comparison_x2.png"],
+    COMPARISON_X8: ["weights/comparison_x8.png"],
     "upscale photo.jpg -x 4": ["photo_fsrcnn_x4.jpg"],
     "upscale photo.jpg --model fsrcnn -x 4": ["photo_fsrcnn_x4.jpg"],
     "upscale photo.jpg --model rdn -x 4": ["photo_rdn_x4.jpg"],
@@ -201,6 +204,7 @@ REAL_WEIGHTS = {
     COMPARISON_X4,
     COMPARISON_X3,
     COMPARISON_X2,
+    COMPARISON_X8,
 }
 
 # Commands that need bf16 kernels (AVX512-BF16 or AMX). CI machines differ: on one without
