@@ -8,9 +8,10 @@ from every border; PSNR and SSIM are computed per image and then averaged.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -46,6 +47,18 @@ class EvalResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "EvalResult":
+        """The inverse of :meth:`to_dict`. A record that kept only the means (no ``images``, or
+        null for a number it did not keep) reads with no images and NaN there."""
+
+        def number(value: Any) -> float:
+            return math.nan if value is None else float(value)
+
+        return cls(data["model"], data["set"], int(data["scale"]), float(data["psnr"]), number(data["ssim"]),
+                   int(data["n_images"]), number(data["seconds"]),
+                   tuple(ImageScore(**i) for i in data.get("images", ())))
 
 
 def score_image(hr: np.ndarray, scale: int, planes: PlanesFn) -> tuple[float, float]:

@@ -29,7 +29,7 @@ from ..models import count_parameters
 from ..progress import Progress, ProgressFn, no_progress
 from .bench import bench_model
 from .zoo_cache import KeptRow, agrees, read_row, row_key, set_digests, write_row
-from .zoo_record import record_row, recorded_row, row_results
+from .zoo_record import plain, recorded_row
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,19 @@ class ZooRow:
     recorded: bool = False  # taken whole from the committed record, not measured by this run
 
     def to_record(self) -> dict[str, Any]:
-        return record_row(self.file, self.sha256, self.model, self.scale, self.parameters, self.results,
-                          self.bicubic, self.cpu_ms_256, self.drift, self.cpu, self.measured)
+        """The row as weights/ZOO.json keeps it (zoo_record.py); :meth:`from_record` reads it back."""
+        return {"file": self.file, "sha256": self.sha256, "model": self.model, "scale": self.scale,
+                "parameters": self.parameters, "results": [plain(r) for r in self.results],
+                "bicubic": [plain(b) for b in self.bicubic], "cpu_ms_256": self.cpu_ms_256,
+                "drift": [list(d) for d in self.drift], "cpu": self.cpu, "measured": self.measured}
+
+    @classmethod
+    def from_record(cls, row: Mapping[str, Any]) -> "ZooRow":
+        return cls(row["model"], int(row["scale"]), row["file"], int(row["parameters"]),
+                   tuple(EvalResult.from_dict(r) for r in row["results"]),
+                   tuple(EvalResult.from_dict(b) for b in row["bicubic"]), float(row["cpu_ms_256"]),
+                   tuple((p, float(d)) for p, d in row["drift"]), sha256=row["sha256"], cpu=row["cpu"],
+                   measured=row["measured"], recorded=True)
 
 
 def zoo_rows(
@@ -81,11 +92,7 @@ def zoo_rows(
         # One bar over the whole zoo, so a run of many minutes shows how much is left.
         progress(Progress("zoo", done, len(work), f"{entry['arch']} x{scale}"))
         if (name, scale) in kept:
-            row = kept[name, scale]
-            results, bicubic = row_results(row)
-            rows.append(ZooRow(row["model"], scale, name, int(row["parameters"]), results, bicubic,
-                               float(row["cpu_ms_256"]), tuple((p, float(d)) for p, d in row["drift"]),
-                               sha256=row["sha256"], cpu=row["cpu"], measured=row["measured"], recorded=True))
+            rows.append(ZooRow.from_record(kept[name, scale]))
             continue
         path = find_shipped(weights_dir(), name)  # a large file may live in the cache
         model = load_model(entry["arch"], scale, path)

@@ -23,7 +23,7 @@ import torch
 
 from .._version import __version__
 from ..evaluation.datasets import BenchmarkSet
-from ..evaluation.evaluate import EvalResult, ImageScore
+from ..evaluation.evaluate import EvalResult
 from ..files import write_bytes_atomic
 from ..hub.download import default_cache_dir
 from ..machine import cpu_name
@@ -62,15 +62,11 @@ def row_key(weights_sha256: str, scale: int, digests: Sequence[tuple[str, str]],
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
 
-def _result(data: dict) -> EvalResult:
-    return EvalResult(**{**data, "images": tuple(ImageScore(**i) for i in data["images"])})
-
-
 def read_row(folder: Path, key: str) -> Optional[KeptRow]:
     """The kept row, or None if there is none or it cannot be read (it is then measured anew)."""
     try:
         data = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
-        return KeptRow(tuple(_result(r) for r in data["results"]), tuple((p, d) for p, d in data["drift"]),
+        return KeptRow(tuple(EvalResult.from_dict(r) for r in data["results"]), tuple((p, d) for p, d in data["drift"]),
                        float(data["cpu_ms_256"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -34,17 +34,9 @@ def record_path(folder: Path) -> Path:
     return folder / RECORD_NAME
 
 
-def _number(value: Any) -> float:
-    return math.nan if value is None else float(value)  # null: not recorded (the table does not show it)
-
-
-def _result(data: Mapping[str, Any]) -> EvalResult:
-    # Per-image scores stay in the user cache (zoo_cache.py); the table needs only the means.
-    return EvalResult(data["model"], data["set"], int(data["scale"]), float(data["psnr"]), _number(data["ssim"]),
-                      int(data["n_images"]), _number(data["seconds"]), ())
-
-
-def _plain(result: EvalResult) -> dict[str, Any]:
+def plain(result: EvalResult) -> dict[str, Any]:
+    """``result`` as the record keeps it: the means, no per-image scores (those stay in the
+    user cache, zoo_cache.py), and null for a number not measured (NaN is not JSON)."""
     data = {k: v for k, v in result.to_dict().items() if k != "images"}
     return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in data.items()}
 
@@ -73,19 +65,6 @@ def recorded_row(rows: Sequence[Mapping[str, Any]], file: str, sha256: str, scal
         raise StaleZooRowError(f"{label} was recorded on {', '.join(r['set'] for r in row['results'])}, "
                                f"not {', '.join(set_names)}; add its model to --models")
     return row
-
-
-def row_results(row: Mapping[str, Any]) -> tuple[tuple[EvalResult, ...], tuple[EvalResult, ...]]:
-    """A recorded row's (results, bicubic) as EvalResults without per-image scores."""
-    return tuple(_result(r) for r in row["results"]), tuple(_result(b) for b in row["bicubic"])
-
-
-def record_row(file: str, sha256: str, model: str, scale: int, parameters: int, results: Sequence[EvalResult],
-               bicubic: Sequence[EvalResult], cpu_ms_256: float, drift: Sequence[tuple[str, float]], cpu: str,
-               measured: str) -> dict[str, Any]:
-    return {"file": file, "sha256": sha256, "model": model, "scale": scale, "parameters": parameters,
-            "results": [_plain(r) for r in results], "bicubic": [_plain(b) for b in bicubic],
-            "cpu_ms_256": cpu_ms_256, "drift": [list(d) for d in drift], "cpu": cpu, "measured": measured}
 
 
 def write_record(folder: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
