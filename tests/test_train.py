@@ -112,6 +112,18 @@ def test_an_existing_run_is_not_overwritten(one_image, tmp_path, cli):
     assert again.exit_code == 2 and "--resume" in again.stderr
 
 
+def test_the_time_limit_is_said_when_the_run_starts(one_image, tmp_path, cli):
+    # A bare number is seconds: the user sees the limit as a duration before any step runs.
+    args = ["train", "--model", "espcn", "-x", "2", "--data", str(one_image(24)), "--val", "none", "--steps", "2",
+            "--batch", "2", "--patch", "12", "--out", str(tmp_path / "run"), "--device", "cpu", "--time-limit", "135"]
+    result = cli(args)
+    assert result.exit_code == 0, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("time limit 2m15s: the run stops before "), first
+    start = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])
+    assert start["event"] == "start" and start["time_limit_s"] == 135
+
+
 def test_bad_inputs(one_image, tmp_path, cli):
     data = one_image(24)
     (data / "broken.png").write_bytes(b"\x89PNG but not")
@@ -218,6 +230,20 @@ def test_auto_precision_on_a_gpu_keeps_fp16_from_an_adversarial_step(monkeypatch
     # Asked for explicitly, fp16 is refused where the step is built (trainer and bench alike).
     with pytest.raises(UsageError, match="bf16 or fp32, not fp16"):
         Adversary(get_spec("srgan"), recipe_for("srgan"), torch.device("cpu"), torch.float16, lambda m: m, None)
+
+
+def test_srgan_mse_content_loss_is_the_papers_mse_on_images_in_minus_one_to_one(monkeypatch, tmp_path):
+    # The paper's MSE is on HR in [-1, 1]; with ours in [0, 1] it would weigh a quarter as much
+    # against 1e-3 x the adversarial loss.
+    from upscale.training.adversarial import Adversary
+    from upscale.training.recipes import recipe_for
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # no VGG19 file: the SRGAN-MSE variant
+    adversary = Adversary(get_spec("srgan"), recipe_for("srgan"), torch.device("cpu"), None, lambda m: m, None)
+    assert adversary.variant == "srgan-mse"
+    sr, hr = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    paper = ((2 * sr - 1) - (2 * hr - 1)).square().mean()
+    assert torch.allclose(adversary.content(sr, hr), paper, rtol=1e-6, atol=0)
 
 
 def test_vgg54_content_loss_from_a_local_file(tmp_path):
@@ -473,13 +499,17 @@ def test_init_same_scale_continues_a_run_whose_state_was_lost(one_image, tmp_pat
 def test_parse_duration():
     import typer
 
-    from upscale.cli.options import parse_duration
+    from upscale.cli.options import format_duration, parse_duration
 
     assert parse_duration("2h30m") == 9000 and parse_duration("90m") == 5400 and parse_duration("45s") == 45
     assert parse_duration("1.5h") == 5400 and parse_duration("120") == 120
     for bad in ("", "2x", "h", "0", "-5", "1h 2m"):
         with pytest.raises(typer.BadParameter):
             parse_duration(bad)
+    # What the CLI prints reads back as the same duration.
+    for text, printed in (("2h05m", "2h05m"), ("135", "2m15s"), ("45", "45s"), ("3h", "3h00m"), ("3661", "1h01m01s")):
+        assert format_duration(parse_duration(text)) == printed
+        assert parse_duration(printed) == parse_duration(text)
 
 
 def test_a_run_of_the_older_step_schedule_continues_under_wsd():

@@ -55,3 +55,13 @@ def parse_duration(text: str) -> float:
     if seconds <= 0:
         raise typer.BadParameter(f"a time limit must be positive, got {text!r}")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds -> ``"2h05m"``, ``"2m15s"`` or ``"45s"``: the form :func:`parse_duration` reads."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m" + (f"{secs:02d}s" if secs else "")
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,7 +14,7 @@ from ..training.precision import Precision
 from ..training.trainer import train
 from .app import Terminated, VersionFlag, command
 from .console import err_console, out_console, progress_bar
-from .options import DeviceOption, parse_duration, parse_names, parse_scales
+from .options import DeviceOption, format_duration, parse_duration, parse_names, parse_scales
 
 
 def _show(record: dict) -> None:
@@ -102,6 +103,12 @@ def train_command(  # keyword-only, so the required options may follow --version
         checkpoint_every=checkpoint_every, resume=resume, compile=compile_, export=export,
         init=init, vgg_weights=vgg_weights, ema=ema,
     )
+    if cfg.time_limit is not None:
+        # Said up front: a bare number is seconds, and "--time-limit 135" meant as minutes
+        # would otherwise show only when the run ends two minutes in.
+        deadline = datetime.now().astimezone() + timedelta(seconds=cfg.time_limit)
+        err_console.print(f"time limit {format_duration(cfg.time_limit)}: the run stops before "
+                          f"{deadline:%H:%M %Z}, resumable", highlight=False, soft_wrap=True)
     try:
         with progress_bar() as report:
             result = train(cfg, report, _show)

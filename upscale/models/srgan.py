@@ -189,7 +189,8 @@ SRGAN_RECIPE = Recipe(
     adversarial=AdversarialRecipe(adversarial_weight=1e-3),
     notes="Paper: from SRResNet, 1e5 iterations at Adam 1e-4 and 1e5 at 1e-5, one discriminator and one "
     "generator update in turn, content loss VGG54 + 1e-3 x the adversarial loss. The content loss is VGG54 "
-    "when VGG19 weights are on disk, else MSE (the paper's SRGAN-MSE variant); the metadata says which.",
+    "when VGG19 weights are on disk, else MSE on [-1, 1] images as in the paper (its SRGAN-MSE variant); the "
+    "metadata says which.",
 )
 
 # Published Y-channel (PSNR, SSIM or None) by (set, scale): the SRGAN paper (Ledig et al., CVPR 2017),

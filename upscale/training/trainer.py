@@ -363,7 +363,7 @@ def _train(cfg: TrainConfig, progress: ProgressFn, log: LogFn) -> TrainResult:
             "device": str(run.device), "mode": str(run.mode), "threads": torch.get_num_threads(),
             "images": len(run.files) - len(cache.skipped), "cache_hits": cache.hits,
             "cache_built": cache.built, "cache_rebuilt": cache.rebuilt,
-            "init": run.init_meta})  # what the run started from, kept in its own folder's history
+            "init": run.init_meta, "time_limit_s": cfg.time_limit})  # what the run started from, kept in its own folder's history
     last_save, window, window_start, window_steps = time.monotonic(), {}, time.monotonic(), 0
     step_seconds, val_seconds, time_limited = 0.0, 0.0, False
 
