@@ -382,6 +382,14 @@ def test_a_zero_output_recipe_starts_a_residual_network_as_its_input(one_image, 
     with torch.no_grad():
         assert torch.equal(vdsr.net(x), x)
         assert vdsr.net.body[0].weight.abs().sum() > 0  # only the last layer
+    # DRCN: every one of its predictions adds the zeroed reconstruction to the input, and the
+    # ensemble weights sum to one.
+    drcn = Run(tiny_config("drcn", data, tmp_path / "drcn"), log=lambda r: None)
+    assert get_spec("drcn").recipe.zero_output
+    with torch.no_grad():
+        assert torch.allclose(drcn.net(x), x, atol=1e-6, rtol=0)
+        assert all(torch.allclose(p, x, atol=1e-6, rtol=0) for p in drcn.net.forward_intermediates(x))
+        assert drcn.net.recursive.weight.abs().sum() > 0
     init = _save_model(tmp_path / "init.safetensors", "vdsr", 2, seed=3)
     started = Run(tiny_config("vdsr", data, tmp_path / "started", init=init), log=lambda r: None)
     with torch.no_grad():

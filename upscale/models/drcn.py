@@ -11,8 +11,10 @@ with learned scalars w_d, initialised to 1/16 and not renormalised (the paper wr
 plain weighted sum). This gives 1,775,105 + 16 parameters, the reference figure.
 ``forward_intermediates`` returns the 16 predictions and then the weighted output, for
 recursive supervision. Init: He for every conv (our choice; over 16 shared recursions
-it grows activations about 4x, which training absorbs in a few steps); zero padding
-keeps the size of the bicubic-upsampled input.
+it grows activations about 4x, which training absorbs in a few steps), except that the
+recipe starts the reconstruction's last conv at zero (``zero_output``), so the fresh
+network is its bicubic input (the ensemble weights sum to 1), as VDSR's recipe does; zero
+padding keeps the size of the bicubic-upsampled input.
 """
 
 from __future__ import annotations
@@ -79,6 +81,10 @@ class DRCN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self._combine(self._predictions(x))
 
+    def residual_layers(self) -> list[nn.Module]:
+        """The layer whose output is added to the bicubic input in every prediction."""
+        return [self.reconstruct[-1]]
+
 
 def build(cfg: DRCNConfig, scale: int) -> nn.Module:
     if cfg.recursions < 1:
@@ -90,10 +96,12 @@ def build(cfg: DRCNConfig, scale: int) -> nn.Module:
 # extendable WSD schedule everywhere: see upscale/training/recipes.py).
 RECIPE = Recipe(
     Loss.MSE, Supervision.RECURSIVE, lr=1e-4, batch=64, patch=42, steps=200_000, weight_decay=1e-4,
-    clip=Clip.NORM, clip_value=1.0, alpha_steps=100_000,
+    clip=Clip.NORM, clip_value=1.0, alpha_steps=100_000, zero_output=True,
     notes="Paper: SGD lr 0.01, 41x41 patches, recursive supervision with alpha decaying, beta 1e-4; "
     "we use Adam 1e-4 (WSD), gradient-norm clipping at 1, 42x42 patches (divisible by 2 and 3), "
-    "alpha falling linearly to 0 over the first 100k steps, the weight decay 1e-4 decoupled (AdamW).",
+    "alpha falling linearly to 0 over the first 100k steps, the weight decay 1e-4 decoupled (AdamW), "
+    "and the reconstruction's last conv started at zero (the network starts as bicubic; worth 1.7 dB "
+    "early to VDSR).",
 )
 
 # Published Y-channel (PSNR, SSIM or None) by (set, scale): as quoted by huangzehao/Super-Resolution.Benckmark (2-3 sources agree).
